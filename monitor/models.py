@@ -1,0 +1,224 @@
+"""Frozen values passed between stages; no ORM rows ever leave `monitor.storage`.
+
+Stage modules take and return these; the runner maps them to and from storage.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+
+# --- entities and tagging -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Affiliation:
+    """A stated relation from one entity to another: `relation` e.g. member_of, backed_by."""
+
+    relation: str
+    target: str
+
+
+@dataclass(frozen=True)
+class Entity:
+    """One actor of the curated list (`config/entities.yaml`).
+
+    `aliases` match case-insensitively after normalisation; `acronyms` match case-sensitively
+    as whole words; `ambiguous` aliases count only when the entity was already named by a
+    non-ambiguous alias earlier in the same text, or a `context` word stands near them.
+    """
+
+    id: str
+    name: str
+    type: str
+    aliases: tuple[str, ...] = ()
+    acronyms: tuple[str, ...] = ()
+    ambiguous: tuple[str, ...] = ()
+    context: tuple[str, ...] = ()
+    affiliations: tuple[Affiliation, ...] = ()
+    notes: str = ""
+
+
+@dataclass(frozen=True)
+class Mention:
+    """Where an entity was found: offsets into the original text and the surface form there."""
+
+    start: int
+    end: int
+    text: str
+
+
+@dataclass(frozen=True)
+class EntityHit:
+    """All mentions of one entity in one text."""
+
+    id: str
+    name: str
+    type: str
+    count: int
+    mentions: tuple[Mention, ...]
+
+
+# --- fetching and feeds ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FetchPolicy:
+    """How politely and safely to download (built from the `fetch:` config section)."""
+
+    user_agent: str = "monitor/0.1 (+https://github.com/monitor-news/monitor)"
+    timeout_s: float = 20.0
+    max_bytes: int = 10_000_000
+    concurrency: int = 16
+    per_host: int = 2
+    per_host_delay_s: float = 0.0
+    max_redirects: int = 5
+    allow_private_networks: bool = False
+
+
+@dataclass(frozen=True)
+class Validators:
+    """HTTP cache validators remembered for a conditional GET."""
+
+    etag: str | None = None
+    last_modified: str | None = None
+
+
+@dataclass(frozen=True)
+class HttpResponse:
+    """A completed download. `not_modified` is True for a 304 (then `body` is empty)."""
+
+    url: str
+    final_url: str
+    status: int
+    headers: Mapping[str, str]
+    body: bytes
+    not_modified: bool = False
+
+    @property
+    def validators(self) -> Validators:
+        return Validators(self.headers.get("etag"), self.headers.get("last-modified"))
+
+
+@dataclass(frozen=True)
+class FeedEntry:
+    """One entry of a parsed feed, links already absolute and allow-listed (http/https)."""
+
+    url: str
+    guid: str | None
+    title: str
+    summary: str = ""
+    content_html: str = ""
+    published_at: datetime | None = None
+    author: str | None = None
+
+
+@dataclass(frozen=True)
+class ParsedFeed:
+    """A feed document turned into entries; `warning` is set when the feed was ill-formed."""
+
+    title: str
+    entries: tuple[FeedEntry, ...]
+    warning: str | None = None
+    ttl_minutes: int | None = None
+
+
+@dataclass(frozen=True)
+class ExtractedText:
+    """Clean text of a page and its metadata; `method` names the extractor that won."""
+
+    title: str
+    text: str
+    method: str
+    published_at: datetime | None = None
+    author: str | None = None
+    language: str | None = None
+    site_name: str | None = None
+    canonical_url: str | None = None
+
+
+# --- matching -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class MatchDoc:
+    """What a watchlist query sees of an article."""
+
+    title: str
+    text: str
+    source: str
+    entity_ids: frozenset[str] = frozenset()
+    entity_types: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True)
+class QueryMatch:
+    """A successful match; `terms` are the surface words/phrases that satisfied it."""
+
+    terms: tuple[str, ...]
+
+
+# --- delivery -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ActorChip:
+    id: str
+    name: str
+    type: str
+    count: int
+
+
+@dataclass(frozen=True)
+class OtherReport:
+    """Another outlet that carried the same story."""
+
+    source: str
+    url: str
+    title: str
+
+
+@dataclass(frozen=True)
+class DigestArticle:
+    url: str
+    title: str
+    source: str
+    published_at: datetime | None
+    matched_at: datetime
+    snippet: str
+    actors: tuple[ActorChip, ...] = ()
+    matched_terms: tuple[str, ...] = ()
+    also_reported_by: tuple[OtherReport, ...] = ()
+    story_id: int | None = None
+
+
+@dataclass(frozen=True)
+class SourceHealth:
+    name: str
+    url: str
+    error_count: int
+    last_error: str | None
+    next_check_at: datetime | None
+
+
+@dataclass(frozen=True)
+class DigestContent:
+    """Everything a digest shows, built from storage by the runner, rendered by delivery."""
+
+    watchlist: str
+    query: str
+    period_start: datetime
+    period_end: datetime
+    timezone: str
+    articles: tuple[DigestArticle, ...]
+    failing_sources: tuple[SourceHealth, ...] = ()
+    generated_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class RenderedDigest:
+    subject: str
+    text: str
+    html: str
+    extra: Mapping[str, str] = field(default_factory=dict)
