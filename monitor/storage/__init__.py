@@ -1,0 +1,1 @@
+"""SQLAlchemy 2 schema, engine/session set-up, queries and Alembic migrations."""
