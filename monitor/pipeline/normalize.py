@@ -1,0 +1,285 @@
+"""Text folding shared by tagging and the query language, with offsets back to the original.
+
+`fold` gives the comparable form; `fold_with_offsets` also maps each folded char to its source;
+`fold_text` does the same lazily (an offset map, not a list), for long texts.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+import unicodedata
+from bisect import bisect_right
+from dataclasses import dataclass
+
+# Apostrophe-like marks, ʿayn and hamza signs: dropped, so Kata'ib == Kataib == Kataʾib.
+# Zero-width joiner / space, BOM and soft hyphen are invisible: dropped too.
+_DROP = set("'’‘`´ʼʻʿʾʹʺ′‛ˈ") | {"\u0640", "\u200d", "\ufeff", "\u00ad", "\u2060"}
+# Dashes, hyphens, slashes become spaces, so al-Muhandis == al Muhandis. The Persian
+# zero-width non-joiner separates words (حزب‌الله == حزب الله), so it is a space as well.
+_SPACE = set("-‐‑‒–—―_/·") | {"\u00a0", "\u200c", "\u200b"}
+_ARABIC = {
+    "أ": "ا", "إ": "ا", "آ": "ا", "ٱ": "ا", "ٲ": "ا", "ٳ": "ا",
+    "ى": "ي", "ی": "ي", "ې": "ي", "ئ": "ي",
+    "ة": "ه", "ۀ": "ه", "ە": "ه",
+    "ک": "ك", "ؤ": "و",
+}  # fmt: skip
+
+
+def _is_mark(ch: str) -> bool:
+    # Combining diacritics (Latin accents) and Arabic harakat / superscript alef.
+    return unicodedata.combining(ch) != 0 or "\u064b" <= ch <= "\u065f" or ch == "\u0670"
+
+
+def _fold_char(ch: str) -> str:
+    if ch in _DROP:
+        return ""
+    if ch in _SPACE or ch.isspace():
+        return " "
+    out = []
+    for c in unicodedata.normalize("NFKD", unicodedata.normalize("NFKC", ch).casefold()):
+        if _is_mark(c) or c in _DROP:
+            continue
+        out.append(_ARABIC.get(c, c))
+    return "".join(out)
+
+
+class _FoldTable(dict[int, str]):
+    """Code point -> folded string, filled on first sight; pure memo of `_fold_char`.
+
+    Shared by every call, but it only caches a pure function: output never depends on what
+    was folded before. It also remembers which chars do not fold to exactly one char, so the
+    offset map can find them with one regex scan.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.uneven: set[str] = set()
+        self.plain: set[str] = set(_PRESET)  # non-ASCII chars whose fold is their lower()
+        self._pattern: re.Pattern[str] | None = None
+        self._special: re.Pattern[str] | None = None
+
+    def __missing__(self, code: int) -> str:
+        ch = chr(code)
+        folded = _fold_char(ch)
+        self[code] = folded
+        if len(folded) != 1:
+            self.uneven.add(ch)
+            self._pattern = None
+        elif code > 127 and folded == ch.lower():
+            self.plain.add(ch)
+            self._special = None
+        return folded
+
+    def special_pattern(self) -> re.Pattern[str]:
+        """Runs of non-ASCII chars whose fold is not simply their lower() (or unseen yet)."""
+        if self._special is None:
+            chars = "".join(sorted(self.plain))
+            self._special = re.compile("[^\\x00-\\x7f" + re.escape(chars) + "]+")
+        return self._special
+
+    def uneven_pattern(self) -> re.Pattern[str]:
+        if self._pattern is None:
+            chars = "".join(sorted(self.uneven)) or "\x00"
+            self._pattern = re.compile("[" + re.escape(chars) + "]+")
+        return self._pattern
+
+
+# Chars whose fold is one char, replaced with C string methods (after lower()): ASCII
+# separators and the commonest typographic marks. The right apostrophe becomes "'",
+# which is removed with the ASCII ones at the end.
+_PRESET = {c: " " for c in "-_/\t\n\r\x0b\x0c\x1c\x1d\x1e\x1f\xa0‐‑–—"} | {"’": "'", "‘": "'"}
+_TABLE = _FoldTable()
+for _code in [*range(128), *map(ord, _PRESET)]:  # known up front, so their uneven ones are
+    _TABLE[_code]
+_LEADING_SPACES = re.compile(" +")
+_SPACE_RUN = re.compile("  +")
+
+
+@dataclass(frozen=True)
+class FoldedText:
+    """A folded text and a piecewise-linear map from folded positions back to the original.
+
+    `anchors_f[k]`/`anchors_o[k]` start a run where folded j maps to original
+    `anchors_o[k] + (j - anchors_f[k])`; a run may be flat (an expanded char like ß -> ss).
+    """
+
+    text: str
+    length: int
+    anchors_f: tuple[int, ...]
+    anchors_o: tuple[int, ...]
+    flat: frozenset[int]
+
+    def origin(self, j: int) -> int:
+        """Index in the original text of folded char j (len(original) for j == len(text))."""
+        if j >= len(self.text):
+            return self.length
+        k = bisect_right(self.anchors_f, j) - 1
+        if k in self.flat:
+            return self.anchors_o[k]
+        return self.anchors_o[k] + (j - self.anchors_f[k])
+
+    def span(self, start: int, end: int) -> tuple[int, int]:
+        """Map a folded span [start, end) back to the original text's [start, end)."""
+        return self.origin(start), self.origin(end - 1) + 1
+
+
+def fold_text(text: str) -> FoldedText:
+    """Fold `text` like `fold_with_offsets`, but keep the offsets as a compact map."""
+    raw, uneven = _fold_chars(text)
+    raw_f, raw_o, raw_flat = _raw_anchors(uneven)
+    # Collapse runs of spaces (a leading run goes whole); folded positions skip dropped ones.
+    pieces: list[str] = []
+    keep_f: list[int] = [0]  # folded start of each kept raw piece
+    keep_r: list[int] = [0]  # raw start of that piece
+    pos = 0
+    lead = _LEADING_SPACES.match(raw)
+    if lead:
+        pos = lead.end()
+        keep_r[0] = pos
+    for m in _SPACE_RUN.finditer(raw, pos):
+        pieces.append(raw[pos : m.start() + 1])
+        pos = m.end()
+        keep_f.append(keep_f[-1] + len(pieces[-1]))
+        keep_r.append(pos)
+    pieces.append(raw[pos:])
+    folded = "".join(pieces) if len(pieces) > 1 else pieces[0]
+    return _compose(len(text), folded, raw_f, raw_o, raw_flat, keep_f, keep_r)
+
+
+def _fold_chars(text: str) -> tuple[str, list[tuple[int, int]]]:
+    """Every char folded, spaces not yet collapsed; and (index, folded length) of each char
+    whose fold is not exactly one char. C string methods do the bulk: ASCII and the common
+    marks after lower(); only runs of other non-ASCII chars go through the table."""
+    low = text.lower()
+    if len(low) != len(text):  # a char lower-cases to two (İ): the plain, slower walk
+        return text.translate(_TABLE), _uneven_chars(text, 0, len(text))
+    for ch, to in _PRESET.items():
+        if ch in low:
+            low = low.replace(ch, to)
+    uneven = _positions(low, "'")
+    if "`" in low:
+        uneven = sorted(uneven + _positions(low, "`"))
+    pieces: list[str] = []
+    pos = 0
+    special = False
+    # `low` is aligned 1:1 with `text`; fold the remaining special runs from the source.
+    for m in _TABLE.special_pattern().finditer(low):
+        run = text[m.start() : m.end()]
+        folded = run.translate(_TABLE)
+        if len(folded) != len(run) or _TABLE.uneven_pattern().search(run):
+            uneven.extend(_uneven_chars(text, m.start(), m.end()))
+            special = True
+        pieces.append(low[pos : m.start()])
+        pieces.append(folded)
+        pos = m.end()
+    if pieces:
+        pieces.append(low[pos:])
+        low = "".join(pieces)
+    if special:
+        uneven.sort()
+    # Folds of non-ASCII chars never yield an apostrophe: these touch ASCII/preset ones only.
+    return (low.replace("'", "").replace("`", "") if uneven else low), uneven
+
+
+def _positions(text: str, ch: str) -> list[tuple[int, int]]:
+    out = []
+    i = text.find(ch)
+    while i >= 0:
+        out.append((i, 0))
+        i = text.find(ch, i + 1)
+    return out
+
+
+def _uneven_chars(text: str, start: int, end: int) -> list[tuple[int, int]]:
+    out = []
+    for m in _TABLE.uneven_pattern().finditer(text, start, end):
+        for i in range(m.start(), m.end()):
+            out.append((i, len(_TABLE[ord(text[i])])))
+    return out
+
+
+def _raw_anchors(uneven: list[tuple[int, int]]) -> tuple[list[int], list[int], set[int]]:
+    """Runs of the raw fold: (raw start, original start), and which runs are flat (ß -> ss)."""
+    raw_f: list[int] = [0]
+    raw_o: list[int] = [0]
+    raw_flat: set[int] = set()
+    shift = 0  # len(raw fold of text[:i]) - i
+    for i, n in uneven:
+        if n > 1:
+            raw_flat.add(len(raw_f))
+            raw_f.append(i + shift)
+            raw_o.append(i)
+        shift += n - 1
+        raw_f.append(i + 1 + shift)
+        raw_o.append(i + 1)
+    return raw_f, raw_o, raw_flat
+
+
+def _compose(
+    length: int,
+    folded: str,
+    raw_f: list[int],
+    raw_o: list[int],
+    raw_flat: set[int],
+    keep_f: list[int],
+    keep_r: list[int],
+) -> FoldedText:
+    """Merge folded->raw (kept pieces) and raw->original (anchors) into one anchor list."""
+    anchors_f: list[int] = []
+    anchors_o: list[int] = []
+    flat: set[int] = set()
+    m, last = 0, len(raw_f) - 1
+    ends = [*keep_f[1:], len(folded)]
+    for f_start, r_start, f_end in zip(keep_f, keep_r, ends, strict=True):
+        if f_end <= f_start:
+            continue
+        r_end = r_start + (f_end - f_start)
+        while m < last and raw_f[m + 1] <= r_start:
+            m += 1
+        r = r_start
+        while True:
+            if m in raw_flat:
+                flat.add(len(anchors_f))
+                anchors_o.append(raw_o[m])
+            else:
+                anchors_o.append(raw_o[m] + (r - raw_f[m]))
+            anchors_f.append(f_start + (r - r_start))
+            if m >= last or raw_f[m + 1] >= r_end:
+                break
+            m += 1
+            while m < last and raw_f[m + 1] == raw_f[m]:
+                m += 1
+            r = raw_f[m]
+    if not anchors_f:
+        anchors_f, anchors_o = [0], [0]
+    return FoldedText(folded, length, tuple(anchors_f), tuple(anchors_o), frozenset(flat))
+
+
+def fold_with_offsets(text: str) -> tuple[str, list[int]]:
+    """Fold `text`; also return `origin` with origin[j] = index in `text` of folded char j.
+
+    `origin` has one extra final entry, len(text), so a folded span [a, b) maps back to
+    text[origin[a] : origin[b - 1] + 1]. Runs of spaces collapse to one.
+    """
+    ft = fold_text(text)
+    origin: list[int] = []
+    bounds = (*ft.anchors_f, len(ft.text))
+    for k, (a, b) in enumerate(itertools.pairwise(bounds)):
+        o = ft.anchors_o[k]
+        if k in ft.flat:
+            origin.extend([o] * (b - a))
+        else:
+            origin.extend(range(o, o + b - a))
+    origin.append(len(text))
+    return ft.text, origin
+
+
+def fold(text: str) -> str:
+    """The comparable form of `text`: NFKC, casefold, no diacritics or apostrophes, one space."""
+    return fold_text(text).text.strip()
+
+
+def original_span(origin: list[int], start: int, end: int) -> tuple[int, int]:
+    """Map a folded span [start, end) back to the original text's [start, end)."""
+    return origin[start], origin[end - 1] + 1
