@@ -1,0 +1,592 @@
+"""Watchlist queries: `compile_query` parses a query once; `Query.match` runs it on an article.
+
+Words match whole words after the tagger's folding (`normalize.fold`); matched surfaces are kept.
+
+Grammar, loosest binding first::
+
+    query    := or ( "OR" or )*                     Iran OR Iraq
+    or       := not ( ["AND"] not )*                Iran AND militia   ==   Iran militia
+    not      := ("NOT" | "-") not  |  near          NOT sport   ==   -sport
+    near     := atom ( "NEAR/" n atom )*            drone NEAR/5 strike
+    atom     := word | "phrase" | "(" query ")" | field ":" atom
+
+So NOT binds tighter than AND (written or implicit), and AND tighter than OR:
+`a OR b c` is `a OR (b AND c)`; `NOT a b` is `(NOT a) AND b`; `-x` is `NOT x`.
+Operators are the uppercase keywords only: `and`, `or`, `not` are ordinary words, and
+`"OR"` (quoted) searches for the word OR.
+
+Terms:
+
+- `Iran` matches the word Iran in the title or text, in any case and without diacritics,
+  apostrophes or Arabic letter-form differences (Kata'ib == Kataib, أمريكا == امريكا);
+  never part of a word: `Iran` does not match Iranian. A possessive 's is not part of the
+  word (`Iran` matches Iran's); a leading Arabic article ال / وال is optional in the
+  text (`حشد` matches الحشد). Dots inside acronyms go (U.S. == US).
+- Acronyms: a word written in capitals with two or more letters (`US`, `U.S.`, `IS`, `UN`)
+  matches only words written in capitals, so `US` finds US and U.S. but not "told us".
+  Write it in lower case (`us`) to match any case.
+- `rocket*` matches words starting with rocket (rocket, rockets, rocketry). A wildcard
+  may only end a word; in a phrase it may end the last word: `"drone strike*"`.
+- `"United States"` matches the words in order, next to each other. Punctuation and
+  hyphens between them do not matter ("al-Muhandis" == "al Muhandis"), and an unquoted
+  hyphenated word is a phrase (`pro-Iran`). Curly quotes work too.
+- `a NEAR/n b` matches when a and b occur in the same field, in either order, with at most
+  n other words between them (`NEAR/0`: side by side). Its sides are words, phrases,
+  NEARs, or parenthesised ORs of those: `(drone OR rocket*) NEAR/5 (base OR embassy)`.
+- Field scopes: `title:`, `text:` and `source:` search one field only (unscoped terms
+  search title and text); `source:Reuters`, `title:"drone strike"`, `text:(a OR b)`.
+  `entity:kataib-hezbollah` matches when the tagger found that entity id;
+  `type:armed_group` when it found an entity of that type; both take trailing wildcards
+  (`entity:kataib*`). An inner scope overrides an outer one.
+
+A match lists, for highlighting, the distinct surface forms (as written in the article)
+that satisfied terms outside any NOT, then the entity ids and types that did:
+
+    compile_query('type:armed_group AND (Iran OR "United States" OR US)')
+    compile_query("entity:kataib-hezbollah AND (rocket* OR drone*)")
+    compile_query('title:(strike OR attack) -source:"Example Wire" militia NEAR/3 Iran*')
+"""
+
+from __future__ import annotations
+
+import bisect
+import re
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, replace
+
+from lark import Lark, Token, Tree
+from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken
+
+from monitor.errors import QueryError
+from monitor.models import MatchDoc, QueryMatch
+from monitor.pipeline.normalize import fold_with_offsets
+
+__all__ = ["PreparedDoc", "Query", "compile_query", "prepare"]
+
+_GRAMMAR = r"""
+start: or_expr
+?or_expr: and_expr (OR and_expr)*
+?and_expr: not_expr (AND? not_expr)*
+?not_expr: (NOT | NEG) not_expr -> negation
+         | near_expr
+?near_expr: atom (NEAR atom)*
+?atom: WORD | PHRASE
+     | LPAR or_expr RPAR -> group
+     | FIELD atom -> scoped
+
+AND: "AND"
+OR: "OR"
+NOT: "NOT"
+LPAR: "("
+RPAR: ")"
+NEG: /-(?=\S)/
+NEAR.2: /NEAR(?:\/[^\s()"“”]*)?(?![^\s()"“”])/
+FIELD.2: /[A-Za-z_]+:/
+WORD: /[^\s()"“”:\-][^\s()"“”:]*/
+PHRASE: /"[^"]*"/ | /“[^”]*”/
+%ignore /\s+/
+"""
+
+_PARSER = Lark(_GRAMMAR, parser="lalr", lexer="basic", propagate_positions=True)
+
+_FIELDS = ("title", "text", "source", "entity", "type")
+_TEXT_SCOPES: dict[str | None, tuple[str, ...]] = {
+    None: ("title", "text"),
+    "title": ("title",),
+    "text": ("text",),
+    "source": ("source",),
+}
+_OPERATORS = {"AND", "OR", "NOT", "NEG", "NEAR", "FIELD"}
+_NEAR_RE = re.compile(r"NEAR/(\d{1,5})")
+
+# A word after folding: an acronym with dots (u.s., u.s.a) or a run of word characters.
+_TOKEN_RE = re.compile(r"(?<!\w)(?:[^\W\d_]\.)+[^\W\d_]\.?(?!\w)|\w+")
+_APOSTROPHES = frozenset("'’‘`´ʼ")
+_ARABIC_ARTICLES = ("وال", "ال")
+
+
+# --- the article side: words, their folded forms and positions --------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Form:
+    """One way a word can be read: folded text, where its surface ends, written in capitals."""
+
+    text: str
+    end: int
+    upper: bool
+
+
+@dataclass(frozen=True, slots=True)
+class _Tok:
+    start: int
+    forms: tuple[_Form, ...]
+
+
+def _scan(text: str) -> list[_Tok]:
+    """The words of `text`, each with its folded forms and offsets into `text`."""
+    folded, origin = fold_with_offsets(text)
+    toks: list[_Tok] = []
+    for m in _TOKEN_RE.finditer(folded):
+        a, b = m.span()
+        start, end = origin[a], origin[b - 1] + 1
+        form = m.group().replace(".", "")
+        forms = [_Form(form, end, text[start:end].isupper())]
+        if len(form) > 2 and form[-1] == "s":
+            stem_end = origin[b - 2] + 1
+            if _APOSTROPHES.intersection(text[stem_end : origin[b - 1]]):
+                forms.append(_Form(form[:-1], stem_end, text[start:stem_end].isupper()))
+        if "\u0600" <= form[0] <= "\u06ff":
+            for article in _ARABIC_ARTICLES:
+                if form.startswith(article) and len(form) - len(article) >= 2:
+                    forms.append(_Form(form[len(article) :], end, False))
+                    break
+        toks.append(_Tok(start, tuple(forms)))
+    return toks
+
+
+@dataclass(frozen=True, slots=True)
+class _Word:
+    """One word of a query term: folded text, trailing wildcard, capitals-only acronym."""
+
+    text: str
+    prefix: bool = False
+    acronym: bool = False
+
+    def end_in(self, tok: _Tok) -> int | None:
+        """Where `tok`'s surface ends if it matches this word, else None."""
+        for f in tok.forms:
+            if self.acronym and not f.upper:
+                continue
+            if f.text.startswith(self.text) if self.prefix else f.text == self.text:
+                return f.end
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class _Span:
+    """Words first..last (positions) of one field that satisfied a term, and their surfaces."""
+
+    field: str
+    first: int
+    last: int
+    surfaces: tuple[str, ...]
+
+
+class _FieldIndex:
+    """One field's words with an inverted index from folded form to positions."""
+
+    __slots__ = ("field", "forms", "postings", "text", "toks")
+
+    def __init__(self, field: str, text: str) -> None:
+        self.field = field
+        self.text = text
+        self.toks = _scan(text)
+        self.postings: dict[str, list[int]] = {}
+        for pos, tok in enumerate(self.toks):
+            for f in tok.forms:
+                self.postings.setdefault(f.text, []).append(pos)
+        self.forms = sorted(self.postings)
+
+    def _candidates(self, word: _Word) -> Sequence[int]:
+        if not word.prefix:
+            return self.postings.get(word.text, ())
+        lo = bisect.bisect_left(self.forms, word.text)
+        hi = bisect.bisect_left(self.forms, word.text + "\U0010ffff")
+        if hi - lo == 1:
+            return self.postings[self.forms[lo]]
+        return sorted({p for f in self.forms[lo:hi] for p in self.postings[f]})
+
+    def find(self, words: tuple[_Word, ...]) -> list[_Span]:
+        """Every place where `words` occur one after the other."""
+        spans: list[_Span] = []
+        last = len(words) - 1
+        for first in self._candidates(words[0]):
+            if first + last >= len(self.toks):
+                break
+            end: int | None = None
+            for i, word in enumerate(words):
+                end = word.end_in(self.toks[first + i])
+                if end is None:
+                    break
+            if end is not None:
+                surface = self.text[self.toks[first].start : end]
+                spans.append(_Span(self.field, first, first + last, (surface,)))
+        return spans
+
+
+class PreparedDoc:
+    """A `MatchDoc` tokenised once (lazily, per field) so many queries can run over it."""
+
+    __slots__ = ("_fields", "_found", "doc", "entity_ids", "entity_types")
+
+    def __init__(self, doc: MatchDoc) -> None:
+        self.doc = doc
+        self.entity_ids = frozenset(e.casefold() for e in doc.entity_ids)
+        self.entity_types = frozenset(t.casefold() for t in doc.entity_types)
+        self._fields: dict[str, _FieldIndex] = {}
+        # Watchlists share terms (Iran, drone*): each is looked up once per document.
+        self._found: dict[tuple[tuple[_Word, ...], tuple[str, ...]], list[_Span]] = {}
+
+    def field(self, name: str) -> _FieldIndex:
+        index = self._fields.get(name)
+        if index is None:
+            index = self._fields[name] = _FieldIndex(name, getattr(self.doc, name))
+        return index
+
+    def find(self, words: tuple[_Word, ...], fields: tuple[str, ...]) -> list[_Span]:
+        """Where `words` occur in `fields` (cached; callers must not modify the list)."""
+        key = (words, fields)
+        spans = self._found.get(key)
+        if spans is None:
+            spans = self._found[key] = [s for f in fields for s in self.field(f).find(words)]
+        return spans
+
+
+def prepare(doc: MatchDoc) -> PreparedDoc:
+    """Tokenise `doc` once; pass the result to `Query.match_prepared` for each query."""
+    return PreparedDoc(doc)
+
+
+# --- the query side: a tree of nodes ------------------------------------------------------
+
+
+class _Node:
+    def eval(self, doc: PreparedDoc, out: list[str]) -> bool:
+        """True when the node matches; then its surfaces are appended to `out` (else untouched)."""
+        raise NotImplementedError
+
+    def labels(self, positive: bool) -> Iterator[str]:
+        """The word/phrase terms as written, those outside any NOT when `positive`."""
+        return iter(())
+
+
+class _SpanNode(_Node):
+    """A node that matches at positions in a text field, so NEAR can measure it."""
+
+    def spans(self, doc: PreparedDoc) -> list[_Span]:
+        raise NotImplementedError
+
+    def eval(self, doc: PreparedDoc, out: list[str]) -> bool:
+        spans = self.spans(doc)
+        for s in spans:
+            out.extend(s.surfaces)
+        return bool(spans)
+
+
+@dataclass(frozen=True, eq=False)
+class _TextTerm(_SpanNode):
+    label: str
+    words: tuple[_Word, ...]
+    fields: tuple[str, ...]
+
+    def spans(self, doc: PreparedDoc) -> list[_Span]:
+        return doc.find(self.words, self.fields)
+
+    def labels(self, positive: bool) -> Iterator[str]:
+        if positive:
+            yield self.label
+
+
+@dataclass(frozen=True, eq=False)
+class _AnyOf(_SpanNode):
+    """OR over span nodes: still measurable by NEAR."""
+
+    parts: tuple[_SpanNode, ...]
+
+    def spans(self, doc: PreparedDoc) -> list[_Span]:
+        return [s for p in self.parts for s in p.spans(doc)]
+
+    def labels(self, positive: bool) -> Iterator[str]:
+        for p in self.parts:
+            yield from p.labels(positive)
+
+
+@dataclass(frozen=True, eq=False)
+class _Near(_SpanNode):
+    left: _SpanNode
+    right: _SpanNode
+    distance: int
+
+    def spans(self, doc: PreparedDoc) -> list[_Span]:
+        lefts = self.left.spans(doc)
+        if not lefts:
+            return []
+        rights = sorted(self.right.spans(doc), key=lambda s: s.first)
+        starts = [s.first for s in rights]
+        widest = max((s.last - s.first for s in rights), default=0)
+        out: list[_Span] = []
+        for a in lefts:
+            lo = bisect.bisect_left(starts, a.first - self.distance - 1 - widest)
+            hi = bisect.bisect_right(starts, a.last + self.distance + 1)
+            for b in rights[lo:hi]:
+                if a.field == b.field and self._close(a, b):
+                    first, last = min(a.first, b.first), max(a.last, b.last)
+                    out.append(_Span(a.field, first, last, a.surfaces + b.surfaces))
+        return out
+
+    def _close(self, a: _Span, b: _Span) -> bool:
+        if a.last < b.first:
+            return b.first - a.last - 1 <= self.distance
+        if b.last < a.first:
+            return a.first - b.last - 1 <= self.distance
+        return False  # overlapping spans are one occurrence, not two near each other
+
+    def labels(self, positive: bool) -> Iterator[str]:
+        yield from self.left.labels(positive)
+        yield from self.right.labels(positive)
+
+
+@dataclass(frozen=True, eq=False)
+class _SetTerm(_Node):
+    """`entity:ID` or `type:TYPE`: a lookup in the tagger's results."""
+
+    kind: str
+    value: str
+    prefix: bool
+
+    def eval(self, doc: PreparedDoc, out: list[str]) -> bool:
+        pool = doc.entity_ids if self.kind == "entity" else doc.entity_types
+        if not self.prefix:
+            hit = self.value in pool
+            if hit:
+                out.append(self.value)
+            return hit
+        found = sorted(v for v in pool if v.startswith(self.value))
+        out.extend(found)
+        return bool(found)
+
+
+@dataclass(frozen=True, eq=False)
+class _And(_Node):
+    parts: tuple[_Node, ...]
+
+    def eval(self, doc: PreparedDoc, out: list[str]) -> bool:
+        mark = len(out)
+        for p in self.parts:
+            if not p.eval(doc, out):
+                del out[mark:]
+                return False
+        return True
+
+    def labels(self, positive: bool) -> Iterator[str]:
+        for p in self.parts:
+            yield from p.labels(positive)
+
+
+@dataclass(frozen=True, eq=False)
+class _Or(_Node):
+    parts: tuple[_Node, ...]
+
+    def eval(self, doc: PreparedDoc, out: list[str]) -> bool:
+        # No short circuit: every satisfied alternative is worth highlighting.
+        return any([p.eval(doc, out) for p in self.parts])
+
+    def labels(self, positive: bool) -> Iterator[str]:
+        for p in self.parts:
+            yield from p.labels(positive)
+
+
+@dataclass(frozen=True, eq=False)
+class _Not(_Node):
+    part: _Node
+
+    def eval(self, doc: PreparedDoc, out: list[str]) -> bool:
+        return not self.part.eval(doc, [])
+
+    def labels(self, positive: bool) -> Iterator[str]:
+        return self.part.labels(not positive)
+
+
+class Query:
+    """A compiled watchlist query; immutable and safe to share across threads."""
+
+    __slots__ = ("_root", "excluded", "terms", "text")
+
+    def __init__(self, text: str, root: _Node) -> None:
+        self.text = text
+        self._root = root
+        #: word and phrase terms outside any NOT, as written (for highlighting)
+        self.terms: tuple[str, ...] = tuple(dict.fromkeys(root.labels(True)))
+        #: word and phrase terms under a NOT
+        self.excluded: tuple[str, ...] = tuple(dict.fromkeys(root.labels(False)))
+
+    def match(self, doc: MatchDoc) -> QueryMatch | None:
+        """None when `doc` does not match; else the surfaces and ids that satisfied it."""
+        return self.match_prepared(PreparedDoc(doc))
+
+    def match_prepared(self, doc: PreparedDoc) -> QueryMatch | None:
+        """`match` on a document tokenised once by `prepare`."""
+        out: list[str] = []
+        if not self._root.eval(doc, out):
+            return None
+        return QueryMatch(terms=tuple(dict.fromkeys(out)))
+
+    def __repr__(self) -> str:
+        return f"Query({self.text!r})"
+
+
+# --- compiling: lark tree to nodes, with errors that point at a column ---------------------
+
+
+def compile_query(text: str) -> Query:
+    """Parse `text` into a `Query`; raise QueryError naming the column of the first problem."""
+    if not text.strip():
+        raise QueryError("the query is empty", query=text)
+    try:
+        tree = _PARSER.parse(text)
+    except UnexpectedInput as exc:
+        raise _syntax_error(text, exc) from None
+    try:
+        return Query(text, _Builder(text).build(tree, None))
+    except RecursionError:
+        raise QueryError("the query nests too deeply", query=text) from None
+
+
+def _syntax_error(text: str, exc: UnexpectedInput) -> QueryError:
+    if isinstance(exc, UnexpectedCharacters):
+        return _lex_error(text, exc)
+    toks = list(_PARSER.lex(text))
+    opened: list[Token] = []
+    for tok in toks:
+        if tok.type == "LPAR":
+            opened.append(tok)
+        elif tok.type == "RPAR" and not opened:
+            return QueryError("')' has no matching '('", query=text, column=tok.column)
+        elif tok.type == "RPAR":
+            opened.pop()
+    if opened:
+        return QueryError("'(' is never closed", query=text, column=opened[-1].column)
+    bad = exc.token if isinstance(exc, UnexpectedToken) else None
+    if bad is None or bad.type == "$END":
+        last = toks[-1]
+        return QueryError(f"{_describe(last)} has nothing after it", query=text, column=last.column)
+    before = [t for t in toks if t.start_pos is not None and t.start_pos < (bad.start_pos or 0)]
+    prev = before[-1] if before else None
+    if bad.type == "RPAR" and prev is not None and prev.type == "LPAR":
+        return QueryError("nothing inside the parentheses", query=text, column=bad.column)
+    if bad.type == "RPAR" and prev is not None and prev.type in _OPERATORS:
+        return QueryError(f"{_describe(prev)} has nothing after it", query=text, column=prev.column)
+    if bad.type in ("NOT", "NEG") and prev is not None and prev.type == "NEAR":
+        message = f"{prev} joins words or phrases; put NOT outside it: NOT (a {prev} b)"
+        return QueryError(message, query=text, column=prev.column)
+    if bad.type in ("AND", "OR", "NEAR"):
+        message = f"{_describe(bad)} needs a term on each side"
+    else:
+        message = f"unexpected {_describe(bad)}"
+    return QueryError(message, query=text, column=bad.column)
+
+
+def _lex_error(text: str, exc: UnexpectedCharacters) -> QueryError:
+    ch = text[exc.pos_in_stream] if exc.pos_in_stream is not None else ""
+    if ch in '"“':
+        message = "this quote is never closed"
+    elif ch == "-":
+        message = "'-' must touch the term it excludes, as in -sport"
+    else:
+        message = f"unexpected character {ch!r}"
+    return QueryError(message, query=text, column=exc.column)
+
+
+def _describe(tok: Token) -> str:
+    if tok.type in _OPERATORS - {"FIELD"}:
+        return f"'{tok}'"
+    if tok.type == "FIELD":
+        return f"field '{tok}'"
+    return f"term {str(tok)!r}"
+
+
+class _Builder:
+    """Turns the parse tree into nodes; `scope` is the field in force (None: title + text)."""
+
+    def __init__(self, query: str) -> None:
+        self.query = query
+
+    def error(self, message: str, column: int | None) -> QueryError:
+        return QueryError(message, query=self.query, column=column)
+
+    def build(self, node: Tree[Token] | Token, scope: str | None) -> _Node:
+        if isinstance(node, Token):
+            return self.term(node, scope)
+        kids = node.children
+        if node.data == "start":
+            return self.build(kids[0], scope)
+        if node.data == "group":
+            return self.build(kids[1], scope)
+        if node.data == "scoped":
+            return self.scoped(kids[0], kids[1], scope)
+        if node.data == "negation":
+            inner = self.build(kids[1], scope)
+            return inner.part if isinstance(inner, _Not) else _Not(inner)
+        if node.data == "near_expr":
+            return self.near(kids, scope)
+        parts = tuple(self.build(k, scope) for k in kids if not _is_op(k))
+        if node.data == "and_expr":
+            return _And(parts)
+        span_parts = tuple(p for p in parts if isinstance(p, _SpanNode))
+        return _AnyOf(span_parts) if len(span_parts) == len(parts) else _Or(parts)
+
+    def scoped(self, field: Tree[Token] | Token, body: Tree[Token] | Token, _: str | None) -> _Node:
+        assert isinstance(field, Token)
+        name = field[:-1].lower()
+        if name not in _FIELDS:
+            known = ", ".join(f"{f}:" for f in _FIELDS)
+            raise self.error(f"unknown field '{field[:-1]}:' (known: {known})", field.column)
+        return self.build(body, name)
+
+    def near(self, kids: list[Tree[Token] | Token], scope: str | None) -> _Node:
+        left = self.build(kids[0], scope)
+        for op, operand in zip(kids[1::2], kids[2::2], strict=True):
+            assert isinstance(op, Token)
+            m = _NEAR_RE.fullmatch(op)
+            if m is None:
+                raise self.error("NEAR needs a distance in words, as in NEAR/5", op.column)
+            right = self.build(operand, scope)
+            if not (isinstance(left, _SpanNode) and isinstance(right, _SpanNode)):
+                raise self.error(
+                    f"{op} joins words or phrases (or ORs of them), not entity:, type:, NOT or AND",
+                    op.column,
+                )
+            left = _Near(left, right, int(m.group(1)))
+        return left
+
+    def term(self, tok: Token, scope: str | None) -> _Node:
+        quoted = tok.type == "PHRASE"
+        raw = tok[1:-1] if quoted else str(tok)
+        column = (tok.column or 1) + quoted
+        body = raw.strip()
+        prefix = body.endswith("*")
+        if prefix:
+            body = body[:-1]
+        star = body.find("*")
+        if star >= 0:
+            raise self.error("a wildcard * may only end a word", column + raw.find("*"))
+        if quoted and not body:
+            raise self.error("empty phrase", tok.column)
+        if prefix and not (body and body[-1].isalnum()):
+            raise self.error("a wildcard * must follow letters or digits", column + raw.rfind("*"))
+        if scope in ("entity", "type"):
+            return self.set_term(scope, body, prefix, tok.column)
+        words = [_query_word(t) for t in _scan(body)]
+        if not words:
+            raise self.error(f"{str(tok)!r} has no letters or digits to search for", tok.column)
+        words[-1] = replace(words[-1], prefix=prefix)
+        label = raw.strip() if quoted else str(tok)
+        return _TextTerm(label, tuple(words), _TEXT_SCOPES[scope])
+
+    def set_term(self, kind: str, value: str, prefix: bool, column: int | None) -> _Node:
+        sep, other = ("-", "_") if kind == "entity" else ("_", "-")
+        value = sep.join(value.casefold().replace(other, sep).split())
+        if not value:
+            raise self.error(f"{kind}: needs a value", column)
+        return _SetTerm(kind, value, prefix)
+
+
+def _query_word(tok: _Tok) -> _Word:
+    form = tok.forms[0]
+    letters = sum(c.isalpha() for c in form.text)
+    return _Word(form.text, acronym=form.upper and letters >= 2)
+
+
+def _is_op(node: Tree[Token] | Token) -> bool:
+    return isinstance(node, Token) and node.type in ("AND", "OR")
