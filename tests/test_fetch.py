@@ -1,0 +1,572 @@
+"""fetch(): conditional GET, redirects, address guard, size caps, errors, on a loopback server."""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import re
+import socket
+import zlib
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+import pytest
+
+from monitor.errors import BlockedURLError, FetchError, TooLargeError
+from monitor.models import FetchPolicy, HttpResponse, Validators
+from monitor.pipeline.fetch import (
+    FEED_ACCEPT,
+    HostLimiter,
+    check_url,
+    decode_html,
+    fetch,
+    is_public_address,
+    parse_retry_after,
+    robots_allows,
+    robots_crawl_delay,
+    robots_url,
+)
+from tests.loopback import LoopbackServer, Reply
+
+LOCAL = FetchPolicy(allow_private_networks=True, timeout_s=5.0, user_agent="monitor-test/1")
+
+
+@pytest.fixture
+def server() -> Iterator[LoopbackServer]:
+    with LoopbackServer() as s:
+        yield s
+
+
+def get(
+    url: str,
+    policy: FetchPolicy = LOCAL,
+    validators: Validators | None = None,
+    transport: httpx.AsyncBaseTransport | None = None,
+    **kwargs: Any,
+) -> HttpResponse:
+    async def go() -> HttpResponse:
+        async with httpx.AsyncClient(trust_env=False, transport=transport) as client:
+            return await fetch(client, url, policy, validators, **kwargs)
+
+    return asyncio.run(go())
+
+
+def gzip_bomb(size: int) -> bytes:
+    """`size` zero bytes, gzip-compressed incrementally (a few KB for tens of MB)."""
+    comp = zlib.compressobj(9, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
+    block = bytes(1 << 20)
+    parts = [comp.compress(block) for _ in range(size >> 20)]
+    return b"".join([*parts, comp.flush()])
+
+
+# --- plain downloads -----------------------------------------------------------------------
+
+
+def test_ok_sends_policy_headers_and_returns_body(server: LoopbackServer) -> None:
+    server.route("/a", Reply(body=b"<p>hello</p>", etag='"v1"'))
+    response = get(server.url("/a"), accept=FEED_ACCEPT)
+    assert response.status == 200
+    assert response.body == b"<p>hello</p>"
+    assert response.final_url == response.url == server.url("/a")
+    assert response.headers["content-type"] == "text/html; charset=utf-8"
+    assert response.validators == Validators(etag='"v1"', last_modified=None)
+    sent = server.requests[0].headers
+    assert sent["user-agent"] == "monitor-test/1"
+    assert sent["accept"] == FEED_ACCEPT
+    assert sent["accept-encoding"] == "gzip, deflate"
+    assert "if-none-match" not in sent
+
+
+@pytest.mark.parametrize("encoding", ["gzip", "deflate"])
+def test_compressed_body_is_decoded_and_headers_describe_it(
+    server: LoopbackServer, encoding: str
+) -> None:
+    body = b"<p>news</p>" * 1000
+    server.route("/z", Reply(body=body, encoding=encoding))
+    response = get(server.url("/z"))
+    assert response.body == body
+    assert "content-encoding" not in response.headers
+    assert "content-length" not in response.headers
+
+
+def test_raw_deflate_without_zlib_wrapper(server: LoopbackServer) -> None:
+    comp = zlib.compressobj(6, zlib.DEFLATED, -zlib.MAX_WBITS)
+    raw = comp.compress(b"raw deflate body") + comp.flush()
+    server.route("/d", Reply(body=raw, headers={"Content-Encoding": "deflate"}))
+    assert get(server.url("/d")).body == b"raw deflate body"
+
+
+def test_concatenated_gzip_members_and_trailing_garbage(server: LoopbackServer) -> None:
+    body = gzip.compress(b"one ") + gzip.compress(b"two") + b"\0\0garbage"
+    server.route("/m", Reply(body=body, headers={"Content-Encoding": "gzip"}))
+    assert get(server.url("/m")).body == b"one two"
+
+
+def test_corrupt_gzip_is_a_fetch_error(server: LoopbackServer) -> None:
+    server.route("/bad", Reply(body=b"not gzip at all", headers={"Content-Encoding": "gzip"}))
+    with pytest.raises(FetchError, match="corrupt compressed body"):
+        get(server.url("/bad"))
+
+
+def test_unsupported_content_encoding(server: LoopbackServer) -> None:
+    server.route("/br", Reply(body=b"\x1b\x00", headers={"Content-Encoding": "br"}))
+    with pytest.raises(FetchError, match="unsupported Content-Encoding 'br'"):
+        get(server.url("/br"))
+
+
+# --- conditional GET --------------------------------------------------------------------------
+
+
+def test_etag_round_trip_gives_304(server: LoopbackServer) -> None:
+    server.route("/feed", Reply(body=b"<rss/>", etag='"abc"'))
+    first = get(server.url("/feed"))
+    second = get(server.url("/feed"), validators=first.validators)
+    assert second.not_modified and second.status == 304 and second.body == b""
+    assert server.requests[1].headers["if-none-match"] == '"abc"'
+
+
+def test_last_modified_round_trip_gives_304(server: LoopbackServer) -> None:
+    stamp = "Wed, 01 May 2024 10:00:00 GMT"
+    server.route("/feed", Reply(body=b"<rss/>", last_modified=stamp))
+    first = get(server.url("/feed"))
+    assert first.validators == Validators(None, stamp)
+    second = get(server.url("/feed"), validators=first.validators)
+    assert second.not_modified
+    assert server.requests[1].headers["if-modified-since"] == stamp
+
+
+def test_changed_etag_gives_full_body(server: LoopbackServer) -> None:
+    server.route("/feed", Reply(body=b"<rss>new</rss>", etag='"v2"'))
+    response = get(server.url("/feed"), validators=Validators(etag='"v1"'))
+    assert not response.not_modified and response.body == b"<rss>new</rss>"
+
+
+# --- errors and Retry-After -------------------------------------------------------------------
+
+
+def test_429_with_retry_after_seconds(server: LoopbackServer) -> None:
+    server.route("/r", Reply(status=429, headers={"Retry-After": "120"}))
+    with pytest.raises(FetchError) as info:
+        get(server.url("/r"))
+    assert info.value.status == 429
+    assert info.value.retry_after_s == 120.0
+    assert "HTTP 429" in str(info.value) and server.url("/r") in str(info.value)
+
+
+def test_503_with_retry_after_http_date_measured_from_server_date(server: LoopbackServer) -> None:
+    headers = {
+        "Date": "Wed, 01 May 2024 10:00:00 GMT",
+        "Retry-After": "Wed, 01 May 2024 10:05:00 GMT",
+    }
+    server.route("/r", Reply(status=503, headers=headers))
+    with pytest.raises(FetchError) as info:
+        get(server.url("/r"))
+    assert info.value.status == 503 and info.value.retry_after_s == 300.0
+
+
+def test_500_is_fetch_error_without_retry_after(server: LoopbackServer) -> None:
+    server.route("/boom", Reply(status=500, headers={"Retry-After": "60"}))
+    with pytest.raises(FetchError) as info:
+        get(server.url("/boom"))
+    assert info.value.status == 500 and info.value.retry_after_s is None
+
+
+def test_404_for_unknown_path(server: LoopbackServer) -> None:
+    with pytest.raises(FetchError) as info:
+        get(server.url("/missing"))
+    assert info.value.status == 404
+
+
+NOW = datetime(2024, 5, 1, 10, 0, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (None, None),
+        ("", None),
+        ("0", 0.0),
+        ("30", 30.0),
+        (" 45 ", 45.0),
+        ("1.5", 1.5),
+        ("-5", None),
+        ("nan", None),
+        ("soon", None),
+        ("Wed, 01 May 2024 10:01:00 GMT", 60.0),
+        ("Wed, 01 May 2024 09:00:00 GMT", 0.0),  # in the past: retry now
+        ("Wednesday, 01-May-24 10:02:00 GMT", 120.0),  # RFC 850
+    ],
+)
+def test_parse_retry_after(value: str | None, expected: float | None) -> None:
+    assert parse_retry_after(value, now=NOW) == expected
+
+
+def test_connection_refused_is_fetch_error() -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    with pytest.raises(FetchError, match="ConnectError"):
+        get(f"http://127.0.0.1:{port}/")
+
+
+# --- timeouts -----------------------------------------------------------------------------------
+
+
+def test_slow_headers_time_out(server: LoopbackServer) -> None:
+    server.route("/slow", Reply(body=b"late", delay_s=5))
+    with pytest.raises(FetchError, match=re.escape("timed out after 0.2s")):
+        get(server.url("/slow"), FetchPolicy(allow_private_networks=True, timeout_s=0.2))
+
+
+def test_slow_drip_body_hits_total_timeout(server: LoopbackServer) -> None:
+    # Each chunk arrives well within any read timeout; the whole body does not.
+    server.route("/drip", Reply(body=b"x" * 100, chunk_size=1, chunk_delay_s=0.05))
+    with pytest.raises(FetchError, match="timed out"):
+        get(server.url("/drip"), FetchPolicy(allow_private_networks=True, timeout_s=0.5))
+
+
+# --- redirects ----------------------------------------------------------------------------------
+
+
+def test_redirects_are_followed_and_final_url_kept(server: LoopbackServer) -> None:
+    server.route("/old", Reply.redirect("/mid", 301))
+    server.route("/mid", Reply.redirect(server.url("/new"), 307))
+    server.route("/new", Reply(body=b"here"))
+    response = get(server.url("/old"))
+    assert response.body == b"here"
+    assert response.url == server.url("/old")
+    assert response.final_url == server.url("/new")
+    assert [r.path for r in server.requests] == ["/old", "/mid", "/new"]
+
+
+def test_validators_are_sent_on_each_hop(server: LoopbackServer) -> None:
+    server.route("/old", Reply.redirect("/new"))
+    server.route("/new", Reply(body=b"x", etag='"e"'))
+    response = get(server.url("/old"), validators=Validators(etag='"e"'))
+    assert response.not_modified and response.final_url == server.url("/new")
+
+
+def test_redirect_loop(server: LoopbackServer) -> None:
+    server.route("/a", Reply.redirect("/b"))
+    server.route("/b", Reply.redirect("/a"))
+    with pytest.raises(FetchError, match="redirect loop"):
+        get(server.url("/a"))
+
+
+def test_too_many_redirects(server: LoopbackServer) -> None:
+    for i in range(5):
+        server.route(f"/{i}", Reply.redirect(f"/{i + 1}"))
+    server.route("/5", Reply(body=b"end"))
+    policy = FetchPolicy(allow_private_networks=True, max_redirects=3)
+    with pytest.raises(FetchError, match="more than 3 redirects"):
+        get(server.url("/0"), policy)
+    assert get(server.url("/0"), FetchPolicy(allow_private_networks=True)).body == b"end"
+
+
+def test_redirect_to_other_scheme_is_blocked(server: LoopbackServer) -> None:
+    server.route("/a", Reply.redirect("file:///etc/passwd"))
+    with pytest.raises(BlockedURLError, match="scheme 'file'"):
+        get(server.url("/a"))
+
+
+def test_redirect_without_location_is_an_error(server: LoopbackServer) -> None:
+    server.route("/a", Reply(status=302))
+    with pytest.raises(FetchError) as info:
+        get(server.url("/a"))
+    assert info.value.status == 302
+
+
+# --- the address guard ---------------------------------------------------------------------
+
+
+PUBLIC = FetchPolicy(allow_private_networks=False)
+
+
+def test_private_address_refused_before_any_request(server: LoopbackServer) -> None:
+    server.route("/a", Reply(body=b"secret"))
+    with pytest.raises(BlockedURLError, match=re.escape("non-public address 127.0.0.1")):
+        get(server.url("/a"), PUBLIC)
+    assert server.requests == []
+
+
+def test_redirect_from_public_to_private_address_is_blocked(server: LoopbackServer) -> None:
+    # The first hop is a public IP literal answered by a mock transport (no network); its
+    # redirect points at the loopback server, which must never see a request.
+    server.route("/internal", Reply(body=b"secret"))
+    hops: list[str] = []
+
+    async def handler(request: httpx.Request) -> httpx.Response:
+        hops.append(str(request.url))
+        return httpx.Response(302, headers={"Location": server.url("/internal")})
+
+    with pytest.raises(BlockedURLError, match=re.escape("127.0.0.1")):
+        get("http://93.184.215.14/start", PUBLIC, transport=httpx.MockTransport(handler))
+    assert hops == ["http://93.184.215.14/start"]
+    assert server.requests == []
+
+
+def test_public_address_passes_the_guard() -> None:
+    async def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, stream=httpx.ByteStream(b"ok"))
+
+    response = get("https://93.184.215.14/", PUBLIC, transport=httpx.MockTransport(handler))
+    assert response.body == b"ok"
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "ftp://example.org/x",
+        "file:///etc/passwd",
+        "javascript:alert(1)",
+        "data:text/html,hi",
+        "http:///nohost",
+        "http://[::1/",
+        "http://169.254.169.254/latest/meta-data/",
+        "http://10.0.0.1/",
+        "http://[::1]/",
+        "http://[::ffff:127.0.0.1]/",
+        "http://0.0.0.0/",
+        "http://localhost:8080/",
+    ],
+)
+def test_check_url_refuses(url: str) -> None:
+    with pytest.raises(BlockedURLError):
+        asyncio.run(check_url(url, PUBLIC))
+
+
+def test_check_url_resolves_names(monkeypatch: pytest.MonkeyPatch) -> None:
+    async def fake_getaddrinfo(self: Any, host: str, port: int, **kw: Any) -> list[Any]:
+        address = {"intranet.example": "192.168.1.20", "news.example": "93.184.215.14"}[host]
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (address, port))]
+
+    monkeypatch.setattr(asyncio.BaseEventLoop, "getaddrinfo", fake_getaddrinfo)
+    with pytest.raises(BlockedURLError, match=re.escape("intranet.example resolves to non-public")):
+        asyncio.run(check_url("https://intranet.example/", PUBLIC))
+    asyncio.run(check_url("https://news.example/", PUBLIC))
+
+
+def test_unresolvable_host_is_fetch_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    async def fail(self: Any, host: str, port: int, **kw: Any) -> list[Any]:
+        raise socket.gaierror(-2, "Name or service not known")
+
+    monkeypatch.setattr(asyncio.BaseEventLoop, "getaddrinfo", fail)
+    with pytest.raises(FetchError, match=re.escape("cannot resolve host nowhere.example")):
+        asyncio.run(check_url("http://nowhere.example/", PUBLIC))
+
+
+@pytest.mark.parametrize(
+    ("address", "public"),
+    [
+        ("93.184.215.14", True),
+        ("2606:2800:21f:cb07:6820:80da:af6b:8b2c", True),
+        ("127.0.0.1", False),
+        ("10.1.2.3", False),
+        ("172.16.0.1", False),
+        ("192.168.0.1", False),
+        ("169.254.169.254", False),
+        ("100.64.0.1", False),
+        ("0.0.0.0", False),
+        ("224.0.0.1", False),
+        ("240.0.0.1", False),
+        ("::1", False),
+        ("fe80::1", False),
+        ("fd00:ec2::254", False),
+        ("::ffff:10.0.0.1", False),
+        ("2002:7f00:1::", False),  # 6to4 wrapping 127.0.0.1
+        ("not an ip", False),
+    ],
+)
+def test_is_public_address(address: str, public: bool) -> None:
+    assert is_public_address(address) is public
+
+
+# --- size caps ------------------------------------------------------------------------------
+
+
+def test_oversize_body_with_content_length(server: LoopbackServer) -> None:
+    server.route("/big", Reply(body=b"x" * 5000))
+    with pytest.raises(TooLargeError, match="exceeds 1000 bytes"):
+        get(server.url("/big"), FetchPolicy(allow_private_networks=True, max_bytes=1000))
+
+
+def test_oversize_streamed_body_is_capped(server: LoopbackServer) -> None:
+    server.route("/stream", Reply(body=b"x" * 5000, chunk_size=100, send_length=False))
+    with pytest.raises(TooLargeError, match="exceeds 1000 bytes"):
+        get(server.url("/stream"), FetchPolicy(allow_private_networks=True, max_bytes=1000))
+
+
+def test_body_at_exactly_the_cap_is_fine(server: LoopbackServer) -> None:
+    server.route("/edge", Reply(body=b"x" * 1000, encoding="gzip"))
+    policy = FetchPolicy(allow_private_networks=True, max_bytes=1000)
+    assert len(get(server.url("/edge"), policy).body) == 1000
+
+
+def test_gzip_bomb_is_capped_after_decompression(server: LoopbackServer) -> None:
+    bomb = gzip_bomb(64 << 20)  # 64 MiB of zeros in about 64 KB
+    assert len(bomb) < 100_000
+    server.route("/bomb", Reply(body=bomb, headers={"Content-Encoding": "gzip"}))
+    policy = FetchPolicy(allow_private_networks=True, max_bytes=1_000_000)
+    with pytest.raises(TooLargeError, match="decompressed body exceeds 1000000 bytes"):
+        get(server.url("/bomb"), policy)
+
+
+def test_deflate_bomb_is_capped(server: LoopbackServer) -> None:
+    bomb = zlib.compress(bytes(20 << 20), 9)
+    server.route("/bomb", Reply(body=bomb, headers={"Content-Encoding": "deflate"}))
+    with pytest.raises(TooLargeError):
+        get(server.url("/bomb"), FetchPolicy(allow_private_networks=True, max_bytes=100_000))
+
+
+# --- HostLimiter ------------------------------------------------------------------------------
+
+
+class FakeClock:
+    """A monotonic clock that only moves when told; `sleep` records instead of waiting."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+        self.sleeps: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        await asyncio.sleep(0)
+
+
+def test_host_limiter_caps_concurrency_per_host_and_overall() -> None:
+    policy = FetchPolicy(per_host=2, concurrency=3)
+    active: dict[str, int] = {}
+    peaks: dict[str, int] = {}
+    total = {"now": 0, "peak": 0}
+
+    async def job(limiter: HostLimiter, url: str) -> None:
+        host = url.split("/")[2]
+        async with limiter.slot(url):
+            active[host] = active.get(host, 0) + 1
+            total["now"] += 1
+            peaks[host] = max(peaks.get(host, 0), active[host])
+            total["peak"] = max(total["peak"], total["now"])
+            for _ in range(3):
+                await asyncio.sleep(0)
+            active[host] -= 1
+            total["now"] -= 1
+
+    async def go() -> HostLimiter:
+        limiter = HostLimiter(policy)
+        urls = [f"https://{h}.example/{i}" for h in "abc" for i in range(5)]
+        await asyncio.gather(*(job(limiter, u) for u in urls))
+        return limiter
+
+    limiter = asyncio.run(go())
+    assert set(peaks) == {"a.example", "b.example", "c.example"}
+    assert max(peaks.values()) == 2
+    assert total["peak"] == 3
+    assert limiter._hosts == {}  # idle hosts are forgotten
+
+
+def test_host_limiter_spaces_requests_to_one_host() -> None:
+    clock = FakeClock()
+    policy = FetchPolicy(per_host=4, per_host_delay_s=2.0)
+
+    async def job(limiter: HostLimiter, url: str) -> None:
+        async with limiter.slot(url):
+            pass
+
+    async def go() -> list[float]:
+        limiter = HostLimiter(policy, clock=clock, sleep=clock.sleep)
+        urls = ["https://a.example/1", "https://a.example/2", "https://a.example/3"]
+        await asyncio.gather(*(job(limiter, u) for u in urls))
+        after_a = list(clock.sleeps)
+        await job(limiter, "https://b.example/1")  # another host: no wait
+        assert clock.sleeps == after_a
+        clock.now += 10  # long after: the spacing record has expired
+        await job(limiter, "https://a.example/4")
+        return clock.sleeps
+
+    assert asyncio.run(go()) == [2.0, 4.0]
+
+
+# --- decode_html ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type", "expected"),
+    [
+        ("café".encode(), "text/html; charset=utf-8", "café"),
+        ("café".encode("cp1252"), "text/html; charset=windows-1252", "café"),
+        ("café".encode("cp1252"), "text/html; charset=ISO-8859-1", "café"),
+        # HTTP says latin-1 but the bytes are UTF-8: the usual lie.
+        ("café".encode(), "text/html; charset=iso-8859-1", "café"),
+        # HTTP says utf-8 but the bytes are windows-1252: replaced, not crashed.
+        ("café".encode("cp1252"), "text/html; charset=utf-8", "caf\ufffd"),
+        ("قوات".encode("cp1256"), 'text/html; charset="windows-1256"', "قوات"),
+        ("café".encode(), "text/html; charset=no-such-charset", "café"),
+        ("café".encode(), "text/html; charset=base64", "café"),
+        (b'<meta charset="windows-1256">' + "قوات".encode("cp1256"), None, None),
+        (
+            b'<meta http-equiv="Content-Type" content="text/html; charset=koi8-r">'
+            + "Москва".encode("koi8-r"),
+            "text/html",
+            None,
+        ),
+        (
+            b'<?xml version="1.0" encoding="iso-8859-7"?><p>' + "Αθήνα".encode("iso-8859-7"),
+            None,
+            None,
+        ),
+        (b'<meta charset="utf-16"><p>' + "café".encode(), None, None),
+        (b"\xef\xbb\xbf" + "café".encode(), "text/html; charset=cp1252", "café"),
+        (b"\xff\xfe" + "café".encode("utf-16-le"), None, "café"),
+        ("café".encode("cp1252"), None, "café"),  # no label, not UTF-8: windows-1252
+        (b"\x81\x8d caf\xe9", None, "\ufffd\ufffd café"),
+        (b"", None, ""),
+    ],
+)
+def test_decode_html(body: bytes, content_type: str | None, expected: str | None) -> None:
+    text = decode_html(body, content_type)
+    if expected is None:
+        assert any(word in text for word in ("قوات", "Москва", "Αθήνα", "café"))
+    else:
+        assert text == expected
+
+
+# --- robots.txt --------------------------------------------------------------------------------
+
+ROBOTS = """
+User-agent: *
+Disallow: /private/
+Crawl-delay: 3
+
+User-agent: monitor
+Disallow: /no-monitor/
+Crawl-delay: 7
+"""
+
+
+@pytest.mark.parametrize(
+    ("robots", "path", "agent", "allowed"),
+    [
+        (ROBOTS, "/news/1", "monitor/0.1 (+https://x.example)", True),
+        (ROBOTS, "/no-monitor/1", "monitor/0.1 (+https://x.example)", False),
+        (ROBOTS, "/private/1", "monitor/0.1", True),  # the specific group replaces the * one
+        (ROBOTS, "/private/1", "OtherBot/2.0", False),
+        (ROBOTS, "/no-monitor/1", "OtherBot/2.0", True),
+        ("", "/anything", "monitor/0.1", True),
+        ("User-agent: *\nDisallow: /\n", "/news/1", "monitor/0.1", False),
+        ("garbage\n\x00\nnot robots", "/news/1", "monitor/0.1", True),
+    ],
+)
+def test_robots_allows(robots: str, path: str, agent: str, allowed: bool) -> None:
+    assert robots_allows(robots, "https://site.example" + path, agent) is allowed
+
+
+def test_robots_crawl_delay_and_url() -> None:
+    assert robots_crawl_delay(ROBOTS, "monitor/0.1") == 7.0
+    assert robots_crawl_delay(ROBOTS, "OtherBot/1") == 3.0
+    assert robots_crawl_delay("", "monitor/0.1") is None
+    assert robots_url("https://site.example:8443/a/b?c=d") == "https://site.example:8443/robots.txt"
