@@ -1,0 +1,1 @@
+"""Digest building, Jinja2 rendering, mailers (SMTP / file) and report files."""

@@ -1,0 +1,120 @@
+"""Inputs of the golden files and the delivery tests: a morning, an empty day, hostile input."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from monitor.models import ActorChip, DigestArticle, DigestContent, OtherReport, SourceHealth
+
+KH = ActorChip("kataib-hezbollah", "Kata'ib Hezbollah", "armed_group", 3)
+PMF = ActorChip("pmf", "Popular Mobilization Forces", "state_org", 1)
+IRGC = ActorChip("irgc-qf", "IRGC Quds Force", "state_org", 2)
+US = ActorChip("united-states", "United States", "country", 4)
+MUHANDIS = ActorChip("abu-mahdi-al-muhandis", "Abu Mahdi al-Muhandis", "person", 1)
+ASAD = ActorChip("al-asad-air-base", "Al Asad Air Base", "place", 2)
+
+
+def morning() -> DigestContent:
+    return DigestContent(
+        watchlist="iraq-militias",
+        query='type:armed_group AND (Iran OR "United States" OR US)',
+        period_start=datetime(2026, 11, 30, 4, 0, tzinfo=UTC),
+        period_end=datetime(2026, 12, 1, 4, 0, tzinfo=UTC),
+        timezone="Asia/Baghdad",
+        generated_at=datetime(2026, 12, 1, 4, 0, 12, tzinfo=UTC),
+        articles=(
+            DigestArticle(
+                url="https://example.org/2026/12/01/rockets-al-asad",
+                title="Rockets hit Al Asad Air Base; Kataib Hezbollah denies role",
+                source="Long War Journal",
+                published_at=datetime(2026, 11, 30, 21, 15, tzinfo=UTC),
+                matched_at=datetime(2026, 11, 30, 21, 40, tzinfo=UTC),
+                snippet=(
+                    "Three rockets struck near Al Asad Air Base late on Sunday. Kata'ib "
+                    "Hezbollah, which the United States blames for earlier attacks, said it "
+                    "had no part in the strike & called for US troops to leave."
+                ),
+                actors=(KH, US, ASAD),
+                matched_terms=("Kataib Hezbollah", "United States", "US"),
+                also_reported_by=(
+                    OtherReport(
+                        "Reuters",
+                        "https://example.com/world/iraq-rockets",
+                        "Rockets hit Iraqi base",
+                    ),
+                    OtherReport(
+                        "Al-Monitor", "https://example.net/originals/asad", "Asad base attacked"
+                    ),
+                ),
+                story_id=41,
+            ),
+            DigestArticle(
+                url="https://example.org/analysis/pmf-budget",
+                title="Parliament debates PMF budget as Iran ties come under scrutiny",
+                source="الشرق الأوسط",
+                published_at=None,
+                matched_at=datetime(2026, 12, 1, 2, 5, tzinfo=UTC),
+                snippet=(
+                    "Lawmakers argued over salaries for the Popular Mobilization Forces, the "
+                    "umbrella that includes groups close to Iran and to Abu Mahdi al-Muhandis's "
+                    "former network."
+                ),
+                actors=(PMF, IRGC, MUHANDIS),
+                matched_terms=("Iran",),
+                story_id=42,
+            ),
+        ),
+        failing_sources=(
+            SourceHealth(
+                name="Iraqi News Agency",
+                url="https://ina.example.iq/rss",
+                error_count=4,
+                last_error="HTTP 503 Service Unavailable",
+                next_check_at=datetime(2026, 12, 1, 5, 0, tzinfo=UTC),
+            ),
+        ),
+    )
+
+
+def empty() -> DigestContent:
+    return DigestContent(
+        watchlist="us-iran",
+        query="entity:irgc-qf AND (sanctions OR embassy)",
+        period_start=datetime(2026, 11, 30, 7, 0, tzinfo=UTC),
+        period_end=datetime(2026, 12, 1, 7, 0, tzinfo=UTC),
+        timezone="UTC",
+        articles=(),
+    )
+
+
+EVIL_URL = "javascript:alert(document.cookie)"
+
+
+def hostile() -> DigestContent:
+    return DigestContent(
+        watchlist="evil\r\nBcc: victim@example.org",
+        query="<script>alert(1)</script>",
+        period_start=datetime(2026, 11, 30, 7, 0, tzinfo=UTC),
+        period_end=datetime(2026, 12, 1, 7, 0, tzinfo=UTC),
+        timezone="UTC",
+        articles=(
+            DigestArticle(
+                url=EVIL_URL,
+                title='<script>alert("t")</script> Militia\r\nBcc: victim@example.org',
+                source='<img src=x onerror="alert(1)">',
+                published_at=None,
+                matched_at=datetime(2026, 12, 1, 6, 0, tzinfo=UTC),
+                snippet='Militia <b onmouseover="x()">bold</b> [link](javascript:alert(1)) =cmd|x',
+                actors=(ActorChip("x", '<i>"chip"</i>', 'armed_group" onclick="x', 1),),
+                matched_terms=("militia", "<b", "script"),
+                also_reported_by=(
+                    OtherReport("Evil", " \tjava\nscript:alert(2)", "<t>"),
+                    OtherReport("Data", "data:text/html,<script>alert(3)</script>", "d"),
+                    OtherReport("Ok", 'https://example.com/a?x=1&y="2"', "fine"),
+                ),
+            ),
+        ),
+        failing_sources=(
+            SourceHealth("<b>src</b>", "vbscript:msgbox", 1, "<script>err</script>\r\nX: y", None),
+        ),
+    )
