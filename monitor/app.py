@@ -1,0 +1,635 @@
+"""The composition root: builds the real database, HTTP client, mailer and clock from settings.
+
+Commands call one function here; tests build an App with their own clock and mailer.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import multiprocessing
+import os
+import re
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Executor, ProcessPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+from sqlalchemy import select
+
+from monitor import config as configmod
+from monitor.config import Settings
+from monitor.delivery import digest as ledger
+from monitor.delivery.digest import DigestOutcome, DigestPlan
+from monitor.delivery.mailer import FileMailer, Mailer, SmtpMailer
+from monitor.errors import ConfigError, DeliveryError, QueryError
+from monitor.models import DigestContent, Entity
+from monitor.pipeline import runner
+from monitor.pipeline.match import compile_query
+from monitor.pipeline.tag import Tagger, compile_entities
+from monitor.storage.engine import Database, open_database
+from monitor.storage.schema import ArticleRow, DigestRow, MatchRow, MentionRow, RunRow, SourceRow
+
+log = logging.getLogger("monitor")
+Clock = Callable[[], datetime]
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class App:
+    """A configured monitor: settings plus the live parts built from them."""
+
+    settings: Settings
+    db: Database
+    ctx: runner.Context
+    delivery: ledger.Delivery
+    plans: list[DigestPlan]
+    entities: tuple[Entity, ...]
+    _executor: Executor | None = field(default=None, repr=False)
+
+    def close(self) -> None:
+        if self._executor is not None:
+            self._executor.shutdown(wait=True, cancel_futures=True)
+        self.db.dispose()
+
+
+def load_tagger(path: Path) -> tuple[tuple[Entity, ...], Tagger]:
+    entities = configmod.load_entities(path)
+    return entities, compile_entities(entities)
+
+
+def build_mailer(settings: Settings) -> Mailer:
+    smtp = settings.smtp
+    return SmtpMailer(
+        host=smtp.host,
+        port=smtp.port,
+        security=smtp.security,
+        username=smtp.username,
+        password=smtp.password,
+        timeout_s=smtp.timeout_s,
+    )
+
+
+def build(
+    settings: Settings,
+    *,
+    clock: Clock = utc_now,
+    mailer: Mailer | None = None,
+    transport: httpx.AsyncBaseTransport | None = None,
+    progress: Callable[[str], None] | None = None,
+    workers: int | None = None,
+) -> App:
+    """Wire everything: database (migrated), tagger, compiled queries, HTTP client, mailer."""
+    entities, tagger = load_tagger(settings.entities)
+    db = open_database(settings.database)
+    policy = settings.fetch.policy()
+    n = workers if workers is not None else (os.cpu_count() or 1)
+    executor: Executor | None = None
+    if n > 1:
+        executor = ProcessPoolExecutor(
+            max_workers=n, mp_context=multiprocessing.get_context("spawn")
+        )
+
+    def http_client() -> httpx.AsyncClient:
+        limits = httpx.Limits(
+            max_connections=policy.concurrency, max_keepalive_connections=policy.concurrency
+        )
+        return httpx.AsyncClient(transport=transport, limits=limits, timeout=policy.timeout_s)
+
+    ctx = runner.Context(
+        db=db,
+        sources=[
+            runner.SourceSpec(s.name, s.url, s.interval, s.user_agent)
+            for s in settings.sources
+            if s.enabled
+        ],
+        watchlists=[
+            runner.WatchlistSpec(
+                w.name,
+                compile_query(w.query),
+                None if w.sources == "all" else frozenset(w.sources),
+            )
+            for w in settings.watchlists
+        ],
+        tagger=tagger,
+        entity_rows=[(e.id, e.name, e.type) for e in entities],
+        policy=policy,
+        clock=clock,
+        http_client=http_client,
+        executor=executor,
+        progress=progress or (lambda msg: log.info(msg)),
+    )
+    delivery = ledger.Delivery(
+        db=db,
+        mailer=mailer if mailer is not None else build_mailer(settings),
+        sender=settings.smtp.sender,
+        reports_dir=settings.reports_dir,
+        clock=clock,
+    )
+    plans = [
+        DigestPlan(
+            watchlist=w.name,
+            query=w.query,
+            schedule=w.digest.schedule,
+            timezone=w.digest.timezone,
+            recipients=w.digest.recipients,
+            formats=w.digest.formats,
+            skip_empty=w.digest.skip_empty,
+            max_articles=w.digest.max_articles,
+        )
+        for w in settings.watchlists
+    ]
+    ledger.ensure_watchlists(db, plans, clock())
+    return App(settings, db, ctx, delivery, plans, entities, executor)
+
+
+# --- jobs -----------------------------------------------------------------------------
+
+
+@dataclass
+class CycleReport:
+    poll: runner.PollReport
+    process: runner.ProcessReport
+    digests: list[DigestOutcome]
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "sources_polled": self.poll.polled,
+            "not_modified": self.poll.not_modified,
+            "new_articles": self.poll.new_articles,
+            "sources_failed": self.poll.failed,
+            "processed": self.process.processed,
+            "duplicates": self.process.duplicates,
+            "matches": self.process.matched,
+            "articles_failed": self.process.failed,
+            "digests": [
+                {
+                    "watchlist": d.watchlist,
+                    "state": d.state,
+                    "articles": d.articles,
+                    "error": d.error,
+                }
+                for d in self.digests
+            ],
+        }
+
+
+def _record_run(app: App, kind: str, fn: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    started = app.ctx.clock()
+    with app.db.session() as s:
+        run = RunRow(kind=kind, started_at=started, status="running", summary={})
+        s.add(run)
+        s.flush()
+        run_id = run.id
+    status, summary = "failed", {}
+    try:
+        summary = fn()
+        status = "ok"
+        return summary
+    finally:
+        with app.db.session() as s:
+            row = s.get_one(RunRow, run_id)
+            row.finished_at, row.status, row.summary = app.ctx.clock(), status, summary
+
+
+def run_cycle(app: App, *, force_poll: bool = False, only: str | None = None) -> CycleReport:
+    """One cycle: poll due sources (or just `only`), process pending articles, deliver digests."""
+    out: dict[str, CycleReport] = {}
+
+    def cycle() -> dict[str, Any]:
+        rep = CycleReport(
+            runner.poll(app.ctx, only=only, force=force_poll),
+            runner.process(app.ctx),
+            ledger.deliver_due(app.delivery, app.plans),
+        )
+        out["r"] = rep
+        return rep.summary()
+
+    _record_run(app, "cycle", cycle)
+    return out["r"]
+
+
+def poll_now(app: App, source: str | None = None) -> runner.PollReport:
+    if source is not None:
+        app.settings.source(source)
+    result: dict[str, runner.PollReport] = {}
+
+    def job() -> dict[str, Any]:
+        result["r"] = rep = runner.poll(app.ctx, only=source, force=True)
+        return {"polled": rep.polled, "new_articles": rep.new_articles, "failed": rep.failed}
+
+    _record_run(app, "poll", job)
+    return result["r"]
+
+
+def process_now(app: App) -> runner.ProcessReport:
+    result: dict[str, runner.ProcessReport] = {}
+
+    def job() -> dict[str, Any]:
+        result["r"] = rep = runner.process(app.ctx)
+        return {"processed": rep.processed, "duplicates": rep.duplicates, "failed": rep.failed}
+
+    _record_run(app, "process", job)
+    return result["r"]
+
+
+def plan_for(app: App, watchlist: str) -> DigestPlan:
+    app.settings.watchlist(watchlist)
+    return next(p for p in app.plans if p.watchlist == watchlist)
+
+
+def send_digest(
+    app: App, watchlist: str, *, since: datetime | None = None, until: datetime | None = None
+) -> DigestOutcome:
+    """Send now for the period since the last delivered digest (or since/until) and record it."""
+    plan = plan_for(app, watchlist)
+    end = until or app.ctx.clock()
+    digest_id = ledger.open_period(app.db, watchlist, end, since)
+    return ledger.deliver(app.delivery, plan, digest_id)
+
+
+def preview_digest(
+    app: App, watchlist: str, *, since: datetime | None = None, until: datetime | None = None
+) -> DigestContent:
+    """The content of a digest without recording or sending anything."""
+    plan = plan_for(app, watchlist)
+    now = app.ctx.clock()
+    with app.db.session() as s:
+        start = since or ledger.last_period_end(s, watchlist)
+    return ledger.build_content(app.db, plan, start, until or now, now)
+
+
+def search(app: App, query: str, *, since: datetime | None, limit: int) -> list[runner.Hit]:
+    return runner.backtest(app.ctx, compile_query(query), since=since, limit=limit)
+
+
+# --- reading the store ----------------------------------------------------------------
+
+
+def export_articles(
+    app: App, *, query: str | None = None, since: datetime | None = None
+) -> Iterator[dict[str, Any]]:
+    """Processed articles as DESIGN.md's export records, oldest first."""
+    ids: set[int] | None = None
+    if query is not None:
+        ids = {
+            h.article_id
+            for h in runner.backtest(app.ctx, compile_query(query), since=since, limit=10**9)
+        }
+    with app.db.session() as s:
+        q = select(ArticleRow).where(ArticleRow.state == "processed").order_by(ArticleRow.id)
+        if since is not None:
+            q = q.where(ArticleRow.processed_at >= since)
+        urls = {i: u for i, u in s.execute(select(ArticleRow.id, ArticleRow.url))}
+        for row in s.scalars(q):
+            if ids is not None and row.id not in ids:
+                continue
+            mentions = s.execute(
+                select(MentionRow.entity_id, MentionRow.count)
+                .where(MentionRow.article_id == row.id)
+                .order_by(MentionRow.count.desc(), MentionRow.entity_id)
+            ).all()
+            watchlists = s.scalars(
+                select(MatchRow.watchlist)
+                .where(MatchRow.article_id == row.id)
+                .order_by(MatchRow.watchlist)
+            ).all()
+            yield {
+                "url": row.url,
+                "canonical_url": row.canonical_url,
+                "title": row.title,
+                "source": row.source_name,
+                "published_at": row.published_at.isoformat() if row.published_at else None,
+                "processed_at": row.processed_at.isoformat() if row.processed_at else None,
+                "text": row.text,
+                "entities": [{"id": e, "count": c} for e, c in mentions],
+                "story_id": row.story_id,
+                "duplicate_of": urls.get(row.duplicate_of_id) if row.duplicate_of_id else None,
+                "watchlists": list(watchlists),
+                "extraction_method": row.extraction_method,
+            }
+
+
+def source_health(app: App) -> list[dict[str, Any]]:
+    runner.sync_sources(app.ctx)
+    with app.db.session() as s:
+        rows = s.scalars(select(SourceRow).order_by(SourceRow.name)).all()
+        return [
+            {
+                "name": r.name,
+                "url": r.url,
+                "last_status": r.last_status,
+                "error_count": r.error_count,
+                "last_error": r.last_error,
+                "warning": r.warning,
+                "last_polled_at": r.last_polled_at,
+                "last_success_at": r.last_success_at,
+                "next_check_at": r.next_check_at,
+                "items_seen": r.items_seen,
+            }
+            for r in rows
+        ]
+
+
+def reset_source(app: App, name: str) -> None:
+    """Clear a source's errors and back-off so the next cycle polls it."""
+    app.settings.source(name)
+    runner.sync_sources(app.ctx)
+    with app.db.session() as s:
+        row = s.scalars(select(SourceRow).where(SourceRow.name == name)).one()
+        row.error_count, row.last_error, row.next_check_at = 0, None, None
+        row.etag = row.last_modified = None
+
+
+def status(app: App, *, limit: int = 10) -> dict[str, list[dict[str, Any]]]:
+    with app.db.session() as s:
+        runs = s.scalars(select(RunRow).order_by(RunRow.id.desc()).limit(limit)).all()
+        digests = s.scalars(select(DigestRow).order_by(DigestRow.id.desc()).limit(limit)).all()
+        return {
+            "runs": [
+                {
+                    "kind": r.kind,
+                    "started_at": r.started_at,
+                    "finished_at": r.finished_at,
+                    "status": r.status,
+                    "summary": r.summary,
+                }
+                for r in runs
+            ],
+            "digests": [
+                {
+                    "watchlist": d.watchlist,
+                    "period_start": d.period_start,
+                    "period_end": d.period_end,
+                    "state": d.state,
+                    "articles": d.article_count,
+                    "attempts": d.attempts,
+                    "last_error": d.last_error,
+                    "next_attempt_at": d.next_attempt_at,
+                }
+                for d in digests
+            ],
+        }
+
+
+# --- import ---------------------------------------------------------------------------
+
+
+def parse_import_line(line: str, where: str) -> runner.ImportRecord:
+    """One JSON Lines record of `monitor import`; errors name `where` (file:line)."""
+    try:
+        data = json.loads(line)
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"not valid JSON: {exc.msg}", file=where) from None
+    if not isinstance(data, dict) or not isinstance(data.get("url"), str) or not data["url"]:
+        raise ConfigError("each record needs a string `url` (the key)", file=where)
+    published = data.get("published_at")
+    when = None
+    if published:
+        try:
+            when = datetime.fromisoformat(str(published).replace("Z", "+00:00"))
+        except ValueError:
+            raise ConfigError(f"published_at {published!r} is not ISO 8601", file=where) from None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
+    text, html = data.get("text") or "", data.get("html") or ""
+    if not text and not html:
+        raise ConfigError("each record needs `text` or `html`", file=where)
+    return runner.ImportRecord(
+        url=data["url"],
+        title=str(data.get("title") or ""),
+        text=str(text),
+        html=str(html),
+        published_at=when,
+        source=str(data.get("source") or ""),
+    )
+
+
+def import_articles(app: App, records: Sequence[runner.ImportRecord]) -> runner.ProcessReport:
+    return runner.import_articles(app.ctx, records)
+
+
+def validate(settings: Settings) -> list[str]:
+    """What `monitor check` reports beyond parsing: the entity list and every query compile."""
+    entities = configmod.load_entities(settings.entities)
+    notes = [f"{len(settings.sources)} source(s), {len(settings.watchlists)} watchlist(s)"]
+    notes.append(f"{len(entities)} entities from {settings.entities}")
+    for w in settings.watchlists:
+        try:
+            compile_query(w.query)
+        except QueryError as exc:  # already checked at load; kept for watchlist files
+            raise ConfigError(str(exc), file=str(settings.config_path)) from None
+    return notes
+
+
+def file_mailer(directory: Path) -> FileMailer:
+    return FileMailer(directory)
+
+
+# --- commands without a database ------------------------------------------------------
+
+DIGEST_FORMATS = ("text", "html", "markdown", "json", "csv", "email", "atom")
+
+
+def package_dir(name: str) -> Path:
+    """`templates` or `config` shipped with the package, or the source checkout's folder."""
+    here = Path(__file__).resolve().parent
+    for candidate in (here / f"_{name}", here.parent / name):
+        if candidate.is_dir():
+            return candidate
+    raise ConfigError(f"the bundled {name}/ folder is missing from the installation ({here})")
+
+
+def init_config(directory: Path) -> list[Path]:
+    """Copy the shipped config/ (monitor.yaml, entities.yaml, watchlists/) into `directory`."""
+    src = package_dir("config")
+    dest = directory / "config"
+    if (dest / "monitor.yaml").exists():
+        raise ConfigError("already exists; not overwriting it", file=str(dest / "monitor.yaml"))
+    written = []
+    for path in sorted(src.rglob("*")):
+        if path.is_file() and path.suffix in (".yaml", ".yml", ".md"):
+            target = dest / path.relative_to(src)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(path.read_bytes())
+            written.append(target)
+    return written
+
+
+def tagger_for_cli(config: str | None, entities: str | None) -> Tagger:
+    """The tagger for `monitor tag`: --entities, else the config's list, else the shipped one."""
+    if entities:
+        return load_tagger(Path(entities))[1]
+    path = configmod.config_path(config)
+    if path.exists() or config:
+        return load_tagger(configmod.load_settings(path).entities)[1]
+    return load_tagger(package_dir("config") / "entities.yaml")[1]
+
+
+def hits_json(hits: Sequence[Any]) -> list[dict[str, Any]]:
+    return [
+        {
+            "id": h.id,
+            "name": h.name,
+            "type": h.type,
+            "count": h.count,
+            "mentions": [{"start": m.start, "end": m.end, "text": m.text} for m in h.mentions],
+        }
+        for h in hits
+    ]
+
+
+def entity_json(e: Entity) -> dict[str, Any]:
+    return {
+        "id": e.id,
+        "name": e.name,
+        "type": e.type,
+        "aliases": list(e.aliases),
+        "acronyms": list(e.acronyms),
+        "ambiguous": list(e.ambiguous),
+        "affiliations": [{"relation": a.relation, "target": a.target} for a in e.affiliations],
+        "notes": e.notes,
+    }
+
+
+async def extract_target(target: str, config: str | None) -> Any:
+    """Extract from a local HTML file, or download a URL with the configured fetch policy."""
+    from monitor.models import FetchPolicy
+    from monitor.pipeline import extract, fetch
+
+    if re.match(r"^https?://", target):
+        path = configmod.config_path(config)
+        policy = configmod.load_settings(path).fetch.policy() if path.exists() else FetchPolicy()
+        async with httpx.AsyncClient(timeout=policy.timeout_s) as client:
+            resp = await fetch.fetch(client, target, policy)
+        html = fetch.decode_html(resp.body, resp.headers.get("content-type"))
+        return extract.extract(html, url=resp.final_url)
+    try:
+        data = Path(target).read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"cannot read: {exc.strerror}", file=target) from None
+    return extract.extract(fetch.decode_html(data, None), url=Path(target).resolve().as_uri())
+
+
+def upgrade_database(settings: Settings) -> None:
+    open_database(settings.database).dispose()
+
+
+def redact(url: str) -> str:
+    return re.sub(r"//([^:/@]+):[^@]*@", r"//\1:***@", url)
+
+
+def render_format(content: DigestContent, fmt: str) -> str:
+    """A digest's content in one of DIGEST_FORMATS, as text."""
+    from monitor.delivery import render
+
+    if fmt == "json":
+        return render.render_json(content)
+    if fmt == "csv":
+        return render.render_csv(content)
+    if fmt == "markdown":
+        return render.render_markdown(content)
+    if fmt == "atom" and hasattr(render, "render_atom"):
+        return str(render.render_atom(content))
+    rendered = render.render_digest(content)
+    if fmt == "html":
+        return rendered.html
+    if fmt == "email":
+        from monitor.delivery.mailer import build_message
+
+        msg = build_message(
+            rendered,
+            sender="Monitor <monitor@localhost>",
+            recipients=["preview@localhost"],
+            message_id=ledger.message_id(
+                content.watchlist, content.period_start, content.period_end
+            ),
+            list_id=f"{content.watchlist}.monitor",
+            date=content.generated_at or utc_now(),
+        )
+        return msg.as_string()
+    return rendered.text
+
+
+def entity_candidates(app: App) -> list[dict[str, Any]]:
+    from monitor.pipeline import tag
+
+    with app.db.session() as s:
+        rows = s.execute(
+            select(ArticleRow.title, ArticleRow.text, ArticleRow.processed_at)
+            .where(ArticleRow.state == "processed", ArticleRow.duplicate_of_id.is_(None))
+            .order_by(ArticleRow.processed_at)
+        ).all()
+    finder = getattr(tag, "find_candidates", None)
+    if finder is None:
+        return []
+    return list(finder(app.ctx.tagger, [(runner.document_text(t, x), when) for t, x, when in rows]))
+
+
+# --- the offline demo -----------------------------------------------------------------
+
+DEMO_FEEDS = (("Demo World Wire", "feeds/world.xml"), ("Demo Analysis", "feeds/analysis.xml"))
+
+
+def demo_settings(directory: Path, base_url: str) -> Settings:
+    """The shipped watchlists and entity list, pointed at the bundled corpus on loopback."""
+    shipped = configmod.load_settings(package_dir("config") / "monitor.yaml")
+    return Settings(
+        database=f"sqlite:///{(directory / 'demo.db').resolve()}",
+        timezone=shipped.timezone,
+        entities=shipped.entities,
+        reports_dir=directory.resolve(),
+        fetch=configmod.FetchSettings(allow_private_networks=True, per_host=4),
+        sources=tuple(
+            configmod.SourceSettings(name=name, url=f"{base_url}/{path}")
+            for name, path in DEMO_FEEDS
+        ),
+        watchlists=tuple(
+            w.model_copy(
+                update={
+                    "digest": w.digest.model_copy(
+                        update={"formats": ("email", "html", "text", "markdown")}
+                    )
+                }
+            )
+            for w in shipped.watchlists
+        ),
+        config_path=shipped.config_path,
+    )
+
+
+def run_demo(directory: Path, *, progress: Callable[[str], None] | None = None) -> list[Path]:
+    """Serve the bundled corpus on 127.0.0.1, run the real pipeline, write every digest."""
+    from monitor.demo.server import CorpusServer, corpus_root
+
+    directory.mkdir(parents=True, exist_ok=True)
+    for stale in directory.glob("demo.db*"):
+        stale.unlink()
+    outputs: list[Path] = []
+    with CorpusServer(corpus_root()) as server:
+        settings = demo_settings(directory, server.base_url)
+        app = build(settings, mailer=FileMailer(directory.resolve()), progress=progress, workers=1)
+        try:
+            report = run_cycle(app)
+            if progress:
+                progress(
+                    f"demo: {report.poll.new_articles} articles from {report.poll.polled} feeds, "
+                    f"{report.process.processed} processed, "
+                    f"{report.process.duplicates} duplicate(s)"
+                )
+            for plan in app.plans:
+                outcome = send_digest(app, plan.watchlist)
+                outputs += [Path(p) for p in outcome.outputs if not p.startswith("email:")]
+                if outcome.state != "sent":
+                    raise DeliveryError(
+                        f"demo digest {plan.watchlist} {outcome.state}: {outcome.error}"
+                    )
+        finally:
+            app.close()
+    return outputs

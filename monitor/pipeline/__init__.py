@@ -1,0 +1,1 @@
+"""The pipeline stages (pure modules) and the runner that calls them in order."""
