@@ -23,8 +23,8 @@ test: $(BIN)/.installed
 	$(MAKE) --no-print-directory lint
 
 lint: $(BIN)/.installed
-	$(BIN)/ruff check monitor tests benchmarks
-	$(BIN)/ruff format --check monitor tests benchmarks
+	$(BIN)/ruff check monitor tests benchmarks scripts
+	$(BIN)/ruff format --check monitor tests benchmarks scripts
 	$(BIN)/mypy monitor
 	$(BIN)/lint-imports
 

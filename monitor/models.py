@@ -203,6 +203,24 @@ class SourceHealth:
 
 
 @dataclass(frozen=True)
+class ActorTrend:
+    """One actor in a digest's actor table: matched articles in the period vs the week before.
+
+    `baseline` is the expected count for a period of this length, from the 7 days before it;
+    `daily` holds the actor's matched articles per day for the 14 days ending at period end
+    (oldest first), for the chart.
+    """
+
+    id: str
+    name: str
+    type: str
+    articles: int
+    baseline: float
+    rising: bool
+    daily: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True)
 class DigestContent:
     """Everything a digest shows, built from storage by the runner, rendered by delivery."""
 
@@ -214,6 +232,8 @@ class DigestContent:
     articles: tuple[DigestArticle, ...]
     failing_sources: tuple[SourceHealth, ...] = ()
     generated_at: datetime | None = None
+    actor_trends: tuple[ActorTrend, ...] = ()
+    total_reports: int = 0
 
 
 @dataclass(frozen=True)
@@ -222,3 +242,5 @@ class RenderedDigest:
     text: str
     html: str
     extra: Mapping[str, str] = field(default_factory=dict)
+    # Content-ID (no angle brackets) -> PNG bytes, referenced from `html` as "cid:<id>".
+    images: Mapping[str, bytes] = field(default_factory=dict)

@@ -191,7 +191,7 @@ def test_entities_list_show(config: Path, capsys: pytest.CaptureFixture[str]) ->
     data = json.loads(out)
     assert data["type"] == "armed_group" and "KH" in data["acronyms"]
     code, _, err = run(capsys, "--config", str(config), "entities", "show", "nobody")
-    assert code == 2
+    assert code == 2 and "no entity 'nobody'" in err
 
 
 def test_db_upgrade(config: Path, capsys: pytest.CaptureFixture[str]) -> None:

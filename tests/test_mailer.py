@@ -21,10 +21,10 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
 from monitor.delivery.mailer import FileMailer, Mailer, SmtpMailer, build_message
-from monitor.delivery.render import render_digest
+from monitor.delivery.render import chart_cid, render_digest
 from monitor.errors import DeliveryError, PermanentDeliveryError, TemporaryDeliveryError
 from monitor.models import RenderedDigest
-from tests.golden.samples import hostile, morning
+from tests.golden.samples import empty, hostile, morning
 
 HOST = "127.0.0.1"
 DATE = datetime(2026, 12, 1, 4, 0, 30, tzinfo=UTC)
@@ -66,12 +66,36 @@ def body(msg: EmailMessage, subtype: str) -> str:
 
 
 def test_message_is_text_then_html_alternative() -> None:
-    msg = parse(message().as_bytes())
+    plain = dataclasses.replace(morning(), actor_trends=())
+    msg = parse(message(render_digest(plain)).as_bytes())
     assert msg.get_content_type() == "multipart/alternative"
     types = [p.get_content_type() for p in msg.iter_parts()]
     assert types == ["text/plain", "text/html"]
     assert "1. Rockets hit Al Asad Air Base" in body(msg, "plain")
     assert "<mark" in body(msg, "html")
+
+
+def test_chart_makes_it_related_around_the_alternative() -> None:
+    rendered = render_digest(morning())
+    msg = parse(message(rendered).as_bytes())
+    assert msg.get_content_type() == "multipart/related"
+    assert msg.get_param("type") == "multipart/alternative"
+    assert msg["MIME-Version"] == "1.0"
+    alternative, image = msg.iter_parts()
+    assert alternative.get_content_type() == "multipart/alternative"
+    assert [p.get_content_type() for p in alternative.iter_parts()] == ["text/plain", "text/html"]
+    assert image.get_content_type() == "image/png"
+    cid = chart_cid(morning())
+    assert image["Content-ID"] == f"<{cid}>"
+    assert image.get_content_disposition() == "inline"
+    assert image.get_content() == rendered.images[cid]
+    assert f'src="cid:{cid}"' in body(msg, "html")  # get_body finds it through related
+    assert "1. Rockets hit Al Asad Air Base" in body(msg, "plain")
+
+
+def test_empty_digest_has_no_chart_part() -> None:
+    msg = parse(message(render_digest(empty())).as_bytes())
+    assert msg.get_content_type() == "multipart/alternative"
 
 
 def test_message_headers() -> None:
@@ -421,7 +445,10 @@ def test_file_mailer_writes_eml(tmp_path: Path) -> None:
     assert path.name == "20261201T040030Z-monitor-iraq-militias-2-articles-2026-12-01.eml"
     back = parse(path.read_bytes())
     assert back["Subject"] == "[monitor] iraq-militias — 2 articles — 2026-12-01"
-    assert [p.get_content_type() for p in back.iter_parts()] == ["text/plain", "text/html"]
+    assert [p.get_content_type() for p in back.iter_parts()] == [
+        "multipart/alternative",
+        "image/png",
+    ]
     assert [p.name for p in path.parent.iterdir()] == [path.name]  # no temp file left
 
 

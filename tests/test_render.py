@@ -13,7 +13,7 @@ import json
 import os
 import re
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from html.parser import HTMLParser
 from pathlib import Path
 from xml.etree import ElementTree as ET
@@ -21,10 +21,16 @@ from xml.etree import ElementTree as ET
 import pytest
 
 from monitor.delivery.render import (
+    FEED_ENTRIES,
     SUBJECT_MAX,
+    TABLE_ACTORS,
+    chart_cid,
     default_templates_dir,
+    digest_entry_id,
     digest_subject,
+    feed_id,
     highlight_html,
+    inline_images,
     markdown_escape,
     render_atom,
     render_csv,
@@ -36,10 +42,13 @@ from monitor.delivery.render import (
     term_spans,
 )
 from monitor.errors import DeliveryError
-from monitor.models import DigestContent
-from tests.golden.samples import EVIL_URL, empty, hostile, morning
+from monitor.models import ActorTrend, DigestContent
+from tests.golden.samples import EVIL_URL, KH, PMF, TRENDS, empty, hostile, morning
 
 GOLDEN = Path(__file__).parent / "golden"
+FEED_URL = "https://reports.example.org/iraq-militias/feed.atom"
+PAGE = "2026-12-01T0700.html"
+ATOM = "{http://www.w3.org/2005/Atom}"
 
 
 def assert_golden(name: str, actual: str) -> None:
@@ -57,7 +66,7 @@ GOLDEN_CASES: list[tuple[str, Callable[[], str]]] = [
     ("morning.md", lambda: render_markdown(morning())),
     ("morning.json", lambda: render_json(morning())),
     ("morning.csv", lambda: render_csv(morning())),
-    ("morning.atom", lambda: render_atom(morning())),
+    ("morning.atom", lambda: render_atom(morning(), self_url=FEED_URL, alternate_url=PAGE)),
     ("empty.txt", lambda: render_digest(empty()).text),
     ("empty.html", lambda: render_digest(empty()).html),
 ]
@@ -223,9 +232,12 @@ class _Collector(HTMLParser):
 
 ALLOWED_TAGS = {
     "html", "head", "meta", "title", "body", "div", "h1", "h2", "h3", "p", "span", "a",
-    "mark", "strong", "code", "ul", "li",
+    "mark", "strong", "code", "ul", "li", "table", "tbody", "tr", "th", "td", "img",
 }  # fmt: skip
-ALLOWED_ATTRS = {"lang", "charset", "name", "content", "class", "style", "href", "title"}
+ALLOWED_ATTRS = {
+    "lang", "charset", "name", "content", "class", "style", "href", "title",
+    "cellpadding", "cellspacing", "src", "width", "height", "alt",
+}  # fmt: skip
 
 
 def test_hostile_html_has_no_markup_of_its_own() -> None:
@@ -236,12 +248,17 @@ def test_hostile_html_has_no_markup_of_its_own() -> None:
     assert {name for name, _ in parsed.attrs} <= ALLOWED_ATTRS
     hrefs = [value or "" for name, value in parsed.attrs if name == "href"]
     assert hrefs == ['https://example.com/a?x=1&y="2"']
+    srcs = [value or "" for name, value in parsed.attrs if name == "src"]
+    assert srcs == [f"cid:{chart_cid(hostile())}"]
+    styles = [value or "" for name, value in parsed.attrs if name == "style"]
+    assert not any("onclick" in v or "expression" in v for v in styles)
     classes = " ".join(v or "" for n, v in parsed.attrs if n == "class")
     assert "onclick" not in classes.replace("chip-armed_grouponclickx", "")
     # The hostile text is still there, as text, for the analyst to see.
     text = "".join(parsed.data)
     assert '<script>alert("t")</script>' in text
     assert '<img src=x onerror="alert(1)">' in text
+    assert '<script>alert("n")</script> $x$ _y' in text  # the trend's name, in the table
 
 
 def test_hostile_text_has_no_dangerous_links_or_line_breaks_in_titles() -> None:
@@ -275,11 +292,24 @@ def test_hostile_csv_defuses_formulas_and_keeps_one_line_cells() -> None:
 
 
 def test_hostile_atom_is_well_formed_without_script_links() -> None:
-    root = ET.fromstring(render_atom(hostile()))
-    links = [el.get("href") for el in root.iter("{http://www.w3.org/2005/Atom}link")]
-    assert links == []
-    titles = [el.text for el in root.iter("{http://www.w3.org/2005/Atom}title")]
-    assert any(t and t.startswith('<script>alert("t")') for t in titles)
+    root = ET.fromstring(render_atom(hostile(), alternate_url="javascript:alert(1)"))
+    links = [el.get("href") for el in root.iter(f"{ATOM}link")]
+    assert links == ["javascript%3Aalert%281%29"]  # a relative path now, not a script
+    (content,) = [el.text or "" for el in root.iter(f"{ATOM}content")]
+    parsed = _Collector()
+    parsed.feed(content)
+    assert set(parsed.tags) <= {"p", "br", "strong", "table", "tr", "th", "td", "small", "h3",
+                                "a", "mark"}  # fmt: skip
+    hrefs = [value for name, value in parsed.attrs if name == "href"]
+    assert hrefs == ['https://example.com/a?x=1&y="2"']
+    assert '<script>alert("t")</script>' in "".join(parsed.data)
+    assert root.findtext(f"{ATOM}title") == "monitor: evil Bcc: victim@example.org"
+
+
+def test_atom_drops_characters_xml_forbids() -> None:
+    article = dataclasses.replace(morning().articles[0], title="Bad\x0b\x00 byte\ufffe")
+    root = ET.fromstring(render_atom(_with(morning(), article)))
+    assert "Bad" in (root.findtext(f"{ATOM}entry/{ATOM}content") or "")
 
 
 def _with(content: DigestContent, *articles: object) -> DigestContent:
@@ -376,3 +406,170 @@ def test_headline_is_not_repeated_by_the_snippet() -> None:
     assert "Three rockets struck near the base." in rendered.text
     assert render_markdown(content).count("denies role") == 1
     assert json.loads(render_json(content))["articles"][0]["snippet"] == article.snippet
+
+
+# --- actor table and chart --------------------------------------------------------------
+
+
+def test_text_actor_table_flags_rising_actors() -> None:
+    text = render_digest(morning()).text
+    lines = text.splitlines()
+    head = lines.index(next(line for line in lines if line.startswith("Actors this period")))
+    table = lines[head + 1 : head + 8]
+    assert table[0].split() == ["Actor", "Articles", "Baseline", "Change"]
+    assert table[1].split() == ["United", "States", "3", "2.9", "+0.1"]
+    assert table[2].split() == ["▲", "Kata'ib", "Hezbollah", "3", "0.6", "+2.4"]
+    assert table[4].split() == ["Popular", "Mobilization", "Forces", "1", "1.4", "-0.4"]
+    assert len({len(line) for line in table}) == 1  # columns line up
+    assert "Most named" not in text  # the table replaces the short list
+
+
+def test_html_actor_table_with_chart_swatches() -> None:
+    rendered = render_digest(morning())
+    html = rendered.html
+    assert "Actors this period" in html
+    assert html.count("▲") == 3 and "+2.7" in html  # two rising actors and the key
+    # The five charted actors carry their line colour; the sixth has an empty swatch.
+    assert html.count("background: #0072b2") == 1
+    assert "Abu Mahdi al-Muhandis <span" in html
+    cid = chart_cid(morning())
+    assert list(rendered.images) == [cid]
+    assert rendered.images[cid].startswith(b"\x89PNG\r\n\x1a\n")
+    assert f'src="cid:{cid}"' in html and 'width="632" height="257"' in html
+    assert 'alt="Chart: matched articles per day over 14 days for United States, ' in html
+
+
+def test_markdown_and_json_carry_the_actor_table() -> None:
+    md = render_markdown(morning())
+    assert "| ▲ | Kata'ib Hezbollah | armed\\_group | 3 | 0.6 | +2.4 |" in md
+    doc = json.loads(render_json(morning()))
+    assert doc["total_reports"] == 4
+    assert doc["actor_trends"][0]["id"] == "kataib-hezbollah"
+    assert doc["actor_trends"][0]["daily"][-1] == 3
+    assert doc["trend_days"][0] == "2026-11-18" and doc["trend_days"][-1] == "2026-12-01"
+
+
+def test_no_trends_means_no_table_no_chart_and_the_short_list() -> None:
+    second = dataclasses.replace(morning().articles[1], actors=(KH, PMF))
+    plain = dataclasses.replace(
+        morning(), actor_trends=(), articles=(morning().articles[0], second)
+    )
+    rendered = render_digest(plain)
+    assert rendered.images == {}
+    assert "<img" not in rendered.html and "Actors this period" not in rendered.html
+    assert "Actors this period" not in rendered.text
+    assert "Most named: Kata'ib Hezbollah (2)" in rendered.text  # the older, shorter summary
+    assert json.loads(render_json(plain))["trend_days"] == []
+
+
+def test_trends_without_any_daily_counts_get_a_table_but_no_chart() -> None:
+    flat = tuple(dataclasses.replace(t, daily=()) for t in TRENDS)
+    rendered = render_digest(dataclasses.replace(morning(), actor_trends=flat))
+    assert rendered.images == {} and "<img" not in rendered.html
+    assert "Actors this period" in rendered.html
+
+
+def test_empty_period_stays_short_even_with_trends() -> None:
+    assert empty().actor_trends
+    rendered = render_digest(empty())
+    assert rendered.images == {}
+    assert "Actors this period" not in rendered.text + rendered.html
+    assert len(rendered.text.splitlines()) < 12
+
+
+def test_total_reports_from_the_ledger_wins_over_the_count_here() -> None:
+    more = dataclasses.replace(morning(), total_reports=9)
+    assert "2 articles · 9 reports from 4 outlets" in render_digest(more).text
+    fallback = dataclasses.replace(morning(), total_reports=0)
+    assert "2 articles · 4 reports from 4 outlets" in render_digest(fallback).text
+
+
+def test_actor_table_is_bounded() -> None:
+    many = tuple(
+        ActorTrend(f"a{i}", f"Actor {i:02d}", "person", 20 - i, 1.0, False, (1,) * 14)
+        for i in range(TABLE_ACTORS + 3)
+    )
+    rendered = render_digest(dataclasses.replace(morning(), actor_trends=many))
+    assert "Actor 09" in rendered.text and "Actor 10" not in rendered.text
+    assert "(3 more actors not shown)" in rendered.text
+    assert "3 more actors not shown." in rendered.html
+
+
+def test_chart_cid_is_stable_per_watchlist_and_period() -> None:
+    assert chart_cid(morning()) == chart_cid(morning())
+    later = dataclasses.replace(morning(), period_end=datetime(2026, 12, 2, 4, 0, tzinfo=UTC))
+    assert chart_cid(later) != chart_cid(morning())
+    assert re.fullmatch(r"actor-trends\.[0-9a-f]{16}@monitor", chart_cid(morning()))
+
+
+def test_inline_images_makes_one_self_contained_page() -> None:
+    rendered = render_digest(morning())
+    page = inline_images(rendered)
+    assert "cid:" not in page
+    assert page.count('src="data:image/png;base64,iVBORw0KGgo') == 1
+    assert inline_images(render_digest(empty())) == render_digest(empty()).html
+
+
+# --- the watchlist's Atom feed ----------------------------------------------------------
+
+
+def _entries(feed: str) -> list[ET.Element]:
+    return ET.fromstring(feed).findall(f"{ATOM}entry")
+
+
+def _day(n: int) -> DigestContent:
+    start = datetime(2026, 11, 1, 4, 0, tzinfo=UTC) + timedelta(days=n)
+    return dataclasses.replace(
+        morning(),
+        period_start=start,
+        period_end=start + timedelta(days=1),
+        generated_at=start + timedelta(days=1, seconds=12),
+    )
+
+
+def test_atom_feed_is_one_entry_per_digest_with_stable_ids() -> None:
+    feed = ET.fromstring(render_atom(morning(), self_url=FEED_URL, alternate_url=PAGE))
+    assert feed.findtext(f"{ATOM}id") == feed_id("iraq-militias")
+    assert feed.find(f"{ATOM}link[@rel='self']").get("href") == FEED_URL  # type: ignore[union-attr]
+    (entry,) = feed.findall(f"{ATOM}entry")
+    assert entry.findtext(f"{ATOM}id") == digest_entry_id(morning())
+    assert entry.findtext(f"{ATOM}title") == "iraq-militias — 2 articles — 2026-12-01"
+    assert entry.find(f"{ATOM}link").get("href") == PAGE  # type: ignore[union-attr]
+    assert "Rising: Kata'ib Hezbollah, Al Asad Air Base." in entry.findtext(f"{ATOM}summary", "")
+    content = entry.find(f"{ATOM}content")
+    assert content is not None and content.get("type") == "html"
+    assert "<mark>Kataib Hezbollah</mark>" in (content.text or "")
+    assert digest_entry_id(morning()) == digest_entry_id(morning())
+
+
+def test_atom_feed_accumulates_newest_first_and_replaces_a_rerendered_digest() -> None:
+    feed = None
+    for n in (0, 2, 1):  # out of order, as a resend of an older period would come
+        feed = render_atom(_day(n), previous=feed)
+    ids = [e.findtext(f"{ATOM}id") for e in _entries(feed or "")]
+    assert ids == [digest_entry_id(_day(n)) for n in (2, 1, 0)]
+    fewer = dataclasses.replace(_day(1), articles=morning().articles[:1])
+    again = render_atom(fewer, previous=feed)
+    titles = [e.findtext(f"{ATOM}title") for e in _entries(again)]
+    assert titles == [
+        "iraq-militias — 2 articles — 2026-11-04",
+        "iraq-militias — 1 article — 2026-11-03",
+        "iraq-militias — 2 articles — 2026-11-02",
+    ]
+    assert ET.fromstring(again).findtext(f"{ATOM}updated") == "2026-11-04T04:00:12+00:00"
+
+
+def test_atom_feed_keeps_the_last_entries_only() -> None:
+    feed = None
+    for n in range(FEED_ENTRIES + 5):
+        feed = render_atom(_day(n), previous=feed)
+    entries = _entries(feed or "")
+    assert len(entries) == FEED_ENTRIES
+    assert entries[-1].findtext(f"{ATOM}id") == digest_entry_id(_day(5))
+    assert len(_entries(render_atom(_day(99), previous=feed, limit=3))) == 3
+
+
+def test_atom_feed_survives_an_unreadable_previous_file(caplog: pytest.LogCaptureFixture) -> None:
+    assert len(_entries(render_atom(morning(), previous="<feed><entry>"))) == 1
+    assert len(_entries(render_atom(morning(), previous="<rss/>"))) == 1
+    assert "starts afresh" in caplog.text

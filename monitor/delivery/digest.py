@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from croniter import croniter
@@ -24,6 +25,7 @@ from monitor.delivery.reports import write_reports
 from monitor.errors import DeliveryError, PermanentDeliveryError, TemporaryDeliveryError
 from monitor.models import (
     ActorChip,
+    ActorTrend,
     DigestArticle,
     DigestContent,
     OtherReport,
@@ -72,6 +74,8 @@ class Delivery:
     reports_dir: Path
     clock: Callable[[], datetime]
     templates_dir: Path | None = None
+    # Called after each committed state change (digest id, state): progress, tests' crash points.
+    on_state: Callable[[int, str], None] | None = None
 
 
 @dataclass
@@ -177,8 +181,9 @@ def build_content(
         for m, a in pairs:
             by_story.setdefault(a.story_id or -a.id, []).append((m, a))
         articles = [_story_item(s, group) for group in by_story.values()]
-        articles.sort(key=lambda d: (-len(d.actors) - len(d.matched_terms), d.matched_at))
+        articles.sort(key=_relevance)
         failing = _failing_sources(s)
+        trends = actor_trends(s, plan.watchlist, start, end)
     return DigestContent(
         watchlist=plan.watchlist,
         query=plan.query,
@@ -188,7 +193,82 @@ def build_content(
         articles=tuple(articles[: plan.max_articles]),
         failing_sources=failing,
         generated_at=now,
+        actor_trends=trends,
+        total_reports=len(pairs),
     )
+
+
+def _relevance(d: DigestArticle) -> tuple[int, int, int, datetime]:
+    """Most relevant first: more outlets, more distinct matched terms, more actor mentions."""
+    mentions = sum(c.count for c in d.actors)
+    return (-len(d.also_reported_by), -len(set(d.matched_terms)), -mentions, d.matched_at)
+
+
+TREND_DAYS = 14
+BASELINE_DAYS = 7
+TREND_ACTORS = 8
+
+
+def actor_trends(
+    s: Session, watchlist: str, start: datetime, end: datetime
+) -> tuple[ActorTrend, ...]:
+    """Leading actors of the period: matched originals naming each, vs the 7 days before.
+
+    `baseline` scales the previous week's count to the period's length; an actor is `rising`
+    with at least 3 articles and more than twice its baseline. Copies are not counted, so
+    syndication does not inflate an actor.
+    """
+    since = min(start - timedelta(days=BASELINE_DAYS), end - timedelta(days=TREND_DAYS))
+    rows = s.execute(
+        select(MatchRow.matched_at, MentionRow.entity_id, EntityRow.name, EntityRow.type)
+        .join(ArticleRow, ArticleRow.id == MatchRow.article_id)
+        .join(MentionRow, MentionRow.article_id == MatchRow.article_id)
+        .join(EntityRow, EntityRow.id == MentionRow.entity_id, isouter=True)
+        .where(
+            MatchRow.watchlist == watchlist,
+            MatchRow.matched_at >= since,
+            MatchRow.matched_at < end,
+            ArticleRow.duplicate_of_id.is_(None),
+        )
+    ).all()
+    period_days = max((end - start).total_seconds() / 86400, 1 / 24)
+    stats: dict[str, dict[str, Any]] = {}
+    for matched_at, eid, name, etype in rows:
+        st = stats.setdefault(
+            eid,
+            {
+                "name": name or eid,
+                "type": etype or "",
+                "now": 0,
+                "before": 0,
+                "daily": [0] * TREND_DAYS,
+            },
+        )
+        if matched_at >= start:
+            st["now"] += 1
+        elif matched_at >= start - timedelta(days=BASELINE_DAYS):
+            st["before"] += 1
+        day = int((end - matched_at).total_seconds() // 86400)
+        if 0 <= day < TREND_DAYS:
+            st["daily"][TREND_DAYS - 1 - day] += 1
+    leading = sorted(
+        (e for e in stats.items() if e[1]["now"]), key=lambda e: (-e[1]["now"], e[1]["name"])
+    )
+    out = []
+    for eid, st in leading[:TREND_ACTORS]:
+        baseline = round(st["before"] / BASELINE_DAYS * period_days, 2)
+        out.append(
+            ActorTrend(
+                id=eid,
+                name=st["name"],
+                type=st["type"],
+                articles=st["now"],
+                baseline=baseline,
+                rising=st["now"] >= 3 and st["now"] > 2 * baseline,
+                daily=tuple(st["daily"]),
+            )
+        )
+    return tuple(out)
 
 
 def _story_item(s: Session, group: list[tuple[MatchRow, ArticleRow]]) -> DigestArticle:
@@ -260,12 +340,14 @@ def _failing_sources(s: Session) -> tuple[SourceHealth, ...]:
 # --- delivery -------------------------------------------------------------------------
 
 
-def _set_state(db: Database, digest_id: int, state: str, **values: object) -> None:
-    with db.session() as s:
+def _set_state(d: Delivery, digest_id: int, state: str, **values: object) -> None:
+    with d.db.session() as s:
         row = s.get_one(DigestRow, digest_id)
         row.state = state
         for k, v in values.items():
             setattr(row, k, v)
+    if d.on_state is not None:
+        d.on_state(digest_id, state)
 
 
 def deliver(d: Delivery, plan: DigestPlan, digest_id: int) -> DigestOutcome:
@@ -276,22 +358,20 @@ def deliver(d: Delivery, plan: DigestPlan, digest_id: int) -> DigestOutcome:
         start, end, mid, attempts = row.period_start, row.period_end, row.message_id, row.attempts
         if row.state == "sent":
             return DigestOutcome(plan.watchlist, start, end, "sent", row.article_count)
-    _set_state(d.db, digest_id, "rendering", attempts=attempts + 1)
+    _set_state(d, digest_id, "rendering", attempts=attempts + 1)
     content = build_content(d.db, plan, start, end, now)
     outcome = DigestOutcome(plan.watchlist, start, end, "sent", len(content.articles))
     if not content.articles and plan.skip_empty:
-        _set_state(
-            d.db, digest_id, "sent", sent_at=now, article_count=0, outputs=["skipped: empty"]
-        )
+        _set_state(d, digest_id, "sent", sent_at=now, article_count=0, outputs=["skipped: empty"])
         outcome.outputs.append("skipped: empty")
         return outcome
-    rendered = render_digest(content, templates_dir=d.templates_dir)
-    _set_state(d.db, digest_id, "sending", article_count=len(content.articles))
     try:
+        rendered = render_digest(content, templates_dir=d.templates_dir)
+        _set_state(d, digest_id, "sending", article_count=len(content.articles))
         outcome.outputs = _send_and_write(d, plan, content, rendered, mid, now)
     except TemporaryDeliveryError as exc:
         wait = min(RETRY_CAP, RETRY_FIRST * (2 ** min(attempts, 10)))
-        _set_state(d.db, digest_id, "pending", last_error=str(exc), next_attempt_at=now + wait)
+        _set_state(d, digest_id, "pending", last_error=str(exc), next_attempt_at=now + wait)
         log.warning(
             "digest %s: temporary failure, retry at %s: %s", plan.watchlist, now + wait, exc
         )
@@ -299,10 +379,26 @@ def deliver(d: Delivery, plan: DigestPlan, digest_id: int) -> DigestOutcome:
             plan.watchlist, start, end, "retrying", len(content.articles), str(exc)
         )
     except DeliveryError as exc:
-        _set_state(d.db, digest_id, "failed", last_error=str(exc))
+        _set_state(d, digest_id, "failed", last_error=str(exc))
         return DigestOutcome(plan.watchlist, start, end, "failed", len(content.articles), str(exc))
-    _set_state(d.db, digest_id, "sent", sent_at=now, last_error=None, outputs=outcome.outputs)
+    _set_state(d, digest_id, "sent", sent_at=now, last_error=None, outputs=outcome.outputs)
     return outcome
+
+
+def resend(d: Delivery, plan: DigestPlan, digest_id: int | None = None) -> DigestOutcome:
+    """Deliver a recorded digest again (the newest one by default), for humans: `--resend`."""
+    with d.db.session() as s:
+        if digest_id is None:
+            digest_id = s.scalar(
+                select(DigestRow.id)
+                .where(DigestRow.watchlist == plan.watchlist)
+                .order_by(DigestRow.period_end.desc())
+                .limit(1)
+            )
+        if digest_id is None:
+            raise DeliveryError(f"watchlist {plan.watchlist!r} has no recorded digest to resend")
+    _set_state(d, digest_id, "pending", next_attempt_at=None)
+    return deliver(d, plan, digest_id)
 
 
 def _send_and_write(

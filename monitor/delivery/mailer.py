@@ -75,6 +75,8 @@ def build_message(
 ) -> EmailMessage:
     """The digest as multipart/alternative (text, then HTML), every header one clean line.
 
+    With images (the chart) the alternative is wrapped in multipart/related, each image a
+    part after it with the Content-ID the HTML refers to as "cid:…" (RFC 2387).
     `message_id` is used as given (angle brackets added when missing): the caller derives it
     from (watchlist, period) so a resend is recognisably the same message. `list_id` is
     "name <label.domain>" or just the label; a naive `date` is UTC.
@@ -91,8 +93,22 @@ def build_message(
     msg["List-Id"] = f"{name.strip()} <{label.strip('<> ')}>".strip()
     msg["Auto-Submitted"] = "auto-generated"  # RFC 3834: no vacation replies to a robot
     msg["X-Auto-Response-Suppress"] = "All"
-    msg.set_content(rendered.text)
-    msg.add_alternative(rendered.html, subtype="html")
+    if not rendered.images:
+        msg.set_content(rendered.text)
+        msg.add_alternative(rendered.html, subtype="html")
+        return msg
+    body = EmailMessage(policy=policy.default)
+    body.set_content(rendered.text)
+    body.add_alternative(rendered.html, subtype="html")
+    del body["MIME-Version"]  # a top-level header; set_content adds it to every EmailMessage
+    msg["MIME-Version"] = "1.0"  # set_content adds it, make_related does not
+    msg.make_related()
+    msg.set_param("type", "multipart/alternative")
+    msg.attach(body)
+    for n, (cid, png) in enumerate(rendered.images.items(), start=1):
+        msg.add_related(
+            png, "image", "png", cid=_angle(cid), filename=f"chart-{n}.png", disposition="inline"
+        )
     return msg
 
 

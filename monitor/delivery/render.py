@@ -1,14 +1,16 @@
-"""Turn a `DigestContent` into the digest's email parts and report formats (pure, no I/O but
-reading templates). HTML is autoescaped, links are allow-listed to http/https, CSS is inlined.
+"""Turn a `DigestContent` into the digest's email parts (chart PNG included) and report formats
+(pure, no I/O but reading templates). HTML is autoescaped, links allow-listed, CSS inlined.
 """
 
 from __future__ import annotations
 
+import base64
 import csv
+import hashlib
 import io
 import json
+import logging
 import re
-import unicodedata
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
@@ -24,11 +26,23 @@ import css_inline
 import jinja2
 from markupsafe import Markup, escape
 
+from monitor.delivery.chart import (
+    CHART_SIZE,
+    leading_trends,
+    trend_chart_png,
+    trend_colours,
+    trend_days,
+    trend_rank,
+)
 from monitor.errors import DeliveryError
-from monitor.models import ActorChip, DigestArticle, DigestContent, RenderedDigest
+from monitor.models import ActorChip, ActorTrend, DigestArticle, DigestContent, RenderedDigest
 from monitor.pipeline.normalize import fold_with_offsets
 
+log = logging.getLogger(__name__)
+
 SUBJECT_MAX = 150
+TABLE_ACTORS = 10  # rows of the actor table; the rest are counted, not listed
+FEED_ENTRIES = 50  # digests kept in a watchlist's Atom feed
 _TIME_FMT = "%Y-%m-%d %H:%M"
 # C0/C1 controls, DEL and the Unicode line/paragraph separators: never inside one line.
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
@@ -204,6 +218,45 @@ class _SourceView:
     next_check: str
 
 
+@dataclass(frozen=True)
+class _TrendView:
+    name: str
+    type: str
+    articles: int
+    baseline: str
+    change: str
+    rising: bool
+    colour: str  # its line colour in the chart, "" when not charted
+
+
+def _trend_views(trends: Sequence[ActorTrend], colours: dict[str, str]) -> list[_TrendView]:
+    ranked = sorted(trends, key=trend_rank)
+    return [
+        _TrendView(
+            name=_clip(oneline(t.name), 40),
+            type=oneline(t.type),
+            articles=t.articles,
+            baseline=f"{t.baseline:.1f}",
+            change=f"{round(t.articles - t.baseline, 1) + 0.0:+.1f}",
+            rising=t.rising,
+            colour=colours.get(t.id, ""),
+        )
+        for t in ranked
+    ]
+
+
+def _trend_lines(views: Sequence[_TrendView]) -> list[str]:
+    """The actor table as fixed-width lines for the plain-text digest."""
+    width = max([len("Actor"), *(len(v.name) for v in views)])
+    head = f"     {'Actor'.ljust(width)}  Articles  Baseline  Change"
+    rows = [
+        f"  {'▲' if v.rising else ' '}  {v.name.ljust(width)}  {v.articles:>8}  "
+        f"{v.baseline:>8}  {v.change:>6}"
+        for v in views
+    ]
+    return [head, *rows]
+
+
 def _zone(name: str) -> ZoneInfo:
     try:
         return ZoneInfo(name)
@@ -268,7 +321,10 @@ def _context(content: DigestContent) -> dict[str, Any]:
     ]
     sources = {oneline(a.source) for a in content.articles}
     sources |= {o[0] for v in articles for o in v.outlets}
-    reports = sum(1 + len(a.also_reported_by) for a in content.articles)
+    reports = content.total_reports or sum(1 + len(a.also_reported_by) for a in content.articles)
+    # An empty period stays a short note: no table, no chart.
+    trends = content.actor_trends if content.articles else ()
+    trend_views = _trend_views(trends, trend_colours(trends))
     failing = [
         _SourceView(
             name=oneline(s.name),
@@ -291,7 +347,14 @@ def _context(content: DigestContent) -> dict[str, Any]:
         "n_articles": len(articles),
         "n_reports": reports,
         "n_outlets": len(sources),
-        "top_actors": top_actors(content.articles),
+        "top_actors": [] if trends else top_actors(content.articles),
+        "trends": trend_views[:TABLE_ACTORS],
+        "more_trends": max(len(trend_views) - TABLE_ACTORS, 0),
+        "rising": [v.name for v in trend_views if v.rising],
+        "trend_lines": _trend_lines(trend_views[:TABLE_ACTORS]) if trend_views else [],
+        "chart_src": "",
+        "chart_alt": "",
+        "chart_size": CHART_SIZE,
         "failing": failing,
         "subject": digest_subject(content),
     }
@@ -327,13 +390,54 @@ def _newlines(text: str) -> str:
     return text.replace("\r\n", "\n").replace("\r", "\n")
 
 
+def chart_cid(content: DigestContent) -> str:
+    """The Content-ID of the digest's chart: derived from (watchlist, period), so stable."""
+    key = "\n".join((content.watchlist, _utc(content.period_start), _utc(content.period_end)))
+    return f"actor-trends.{hashlib.sha256(key.encode()).hexdigest()[:16]}@monitor"
+
+
+def digest_chart(content: DigestContent) -> bytes | None:
+    """The PNG of daily mentions of the leading actors, or None (no trends, empty period)."""
+    if not content.articles:
+        return None
+    return trend_chart_png(content.actor_trends, content.period_end, _zone(content.timezone))
+
+
+def _chart_alt(content: DigestContent) -> str:
+    names = ", ".join(oneline(t.name) for t in leading_trends(content.actor_trends))
+    days = max(len(t.daily) for t in content.actor_trends)
+    return f"Chart: matched articles per day over {days} days for {names}"
+
+
 def render_digest(content: DigestContent, *, templates_dir: Path | None = None) -> RenderedDigest:
-    """The digest email's subject, plain text and HTML (CSS inlined for mail clients)."""
+    """The digest email's subject, plain text and HTML (CSS inlined for mail clients).
+
+    With actor trends the HTML shows the chart as `<img src="cid:...">` and `images` holds
+    its PNG under that Content-ID; `inline_images` turns it into a self-contained page.
+    """
     context = _context(content)
+    chart = digest_chart(content)
+    images: dict[str, bytes] = {}
+    if chart is not None:
+        cid = chart_cid(content)
+        images[cid] = chart
+        context.update(chart_src=f"cid:{cid}", chart_alt=_chart_alt(content))
     html = _render("digest.html.j2", context, templates_dir)
     html = css_inline.inline(html, load_remote_stylesheets=False, keep_at_rules=True)
     text = _render("digest.txt.j2", context, templates_dir)
-    return RenderedDigest(subject=context["subject"], text=_newlines(text), html=html)
+    return RenderedDigest(
+        subject=context["subject"], text=_newlines(text), html=html, images=images
+    )
+
+
+def inline_images(rendered: RenderedDigest) -> str:
+    """The HTML with each `cid:` image as a data: URI: one self-contained file for reports."""
+    html = rendered.html
+    for cid, png in rendered.images.items():
+        uri = "data:image/png;base64," + base64.b64encode(png).decode("ascii")
+        # Our own attribute, quoted: escaped feed text can never contain `src="cid:`.
+        html = html.replace(f'src="cid:{cid}"', f'src="{uri}"')
+    return html
 
 
 def render_markdown(content: DigestContent, *, templates_dir: Path | None = None) -> str:
@@ -351,6 +455,10 @@ def render_json(content: DigestContent) -> str:
     """The digest's full content as one JSON document (times ISO 8601, as stored)."""
     doc = asdict(content)
     doc["article_count"] = len(content.articles)
+    days = max((len(t.daily) for t in content.actor_trends), default=0)
+    doc["trend_days"] = [
+        d.isoformat() for d in trend_days(content.period_end, _zone(content.timezone), days)
+    ]
     return json.dumps(doc, default=_json_default, ensure_ascii=False, indent=2) + "\n"
 
 
@@ -390,50 +498,118 @@ def render_csv(content: DigestContent) -> str:
 
 
 _ATOM = "http://www.w3.org/2005/Atom"
+# Characters XML 1.0 forbids even escaped (most C0 controls, surrogates, U+FFFE/U+FFFF).
+_NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 
 
 def _xml_text(value: object) -> str:
-    # XML 1.0 forbids most control characters even escaped.
-    text = oneline(value)
-    return "".join(
-        ch for ch in text if unicodedata.category(ch) != "Cs" and ch not in "\ufffe\uffff"
-    )
+    return _NOT_XML.sub("", oneline(value))
 
 
-def _iso(dt: datetime) -> str:
-    return (dt if dt.tzinfo else dt.replace(tzinfo=UTC)).isoformat()
+def _utc(dt: datetime) -> str:
+    # UTC with a fixed offset sorts as text, which is how feed entries are ordered.
+    return (dt if dt.tzinfo else dt.replace(tzinfo=UTC)).astimezone(UTC).isoformat()
 
 
-def render_atom(content: DigestContent, *, feed_id: str | None = None) -> str:
-    """The digest as an Atom feed, one entry per article (for feed readers)."""
-    ET.register_namespace("", _ATOM)
+def feed_id(watchlist: str) -> str:
+    """The Atom id of a watchlist's feed: the same for as long as the watchlist is named so."""
+    return f"urn:monitor:watchlist:{quote(oneline(watchlist), safe='')}"
 
-    def sub(parent: ET.Element, tag: str, text: str | None = None, **attrs: str) -> ET.Element:
-        el = ET.SubElement(parent, f"{{{_ATOM}}}{tag}", attrs)
-        if text is not None:
-            el.text = text
-        return el
 
-    feed = ET.Element(f"{{{_ATOM}}}feed")
-    name = _xml_text(content.watchlist)
-    urn = f"urn:monitor:digest:{quote(name, safe='')}:{quote(_iso(content.period_end), safe='')}"
-    sub(feed, "id", feed_id or urn)
-    sub(feed, "title", digest_subject(content))
-    sub(feed, "updated", _iso(content.generated_at or content.period_end))
-    sub(sub(feed, "author"), "name", "monitor")
-    for a in content.articles:
-        entry = sub(feed, "entry")
-        href = safe_url(a.url)
-        sub(entry, "id", href or f"urn:monitor:article:{quote(_xml_text(a.url), safe='')}")
-        sub(entry, "title", _xml_text(a.title))
-        if href:
-            sub(entry, "link", href=href)
-        sub(entry, "updated", _iso(a.matched_at))
-        if a.published_at:
-            sub(entry, "published", _iso(a.published_at))
-        sub(sub(entry, "author"), "name", _xml_text(a.source))
-        sub(entry, "summary", _xml_text(a.snippet))
-        for chip in a.actors:
-            sub(entry, "category", term=_xml_text(chip.id), label=_xml_text(chip.name))
+def digest_entry_id(content: DigestContent) -> str:
+    """The Atom id of one digest, from (watchlist, period): a re-render replaces its entry."""
+    name = quote(oneline(content.watchlist), safe="")
+    start, end = (quote(_utc(t), safe="") for t in (content.period_start, content.period_end))
+    return f"urn:monitor:digest:{name}:{start}:{end}"
+
+
+def _el(parent: ET.Element, tag: str, text: str | None = None, **attrs: str) -> ET.Element:
+    el = ET.SubElement(parent, tag, attrs)
+    if text is not None:
+        el.text = text
+    return el
+
+
+def _summary(context: dict[str, Any]) -> str:
+    n = context["n_articles"]
+    if not n:
+        return f"Nothing new between {context['period_start']} and {context['period_end']}."
+    line = f"{plural(n, 'article')} · {plural(context['n_reports'], 'report')}"
+    line += f" from {plural(context['n_outlets'], 'outlet')}."
+    if context["rising"]:
+        line += " Rising: " + ", ".join(context["rising"]) + "."
+    return line
+
+
+def _digest_entry(
+    content: DigestContent, alternate_url: str | None, templates_dir: Path | None
+) -> ET.Element:
+    context = _context(content)
+    entry = ET.Element("entry")
+    _el(entry, "id", digest_entry_id(content))
+    _el(entry, "title", _xml_text(digest_subject(content).removeprefix("[monitor] ")))
+    _el(entry, "updated", _utc(content.generated_at or content.period_end))
+    _el(entry, "published", _utc(content.period_end))
+    href = safe_url(alternate_url) or quote(alternate_url or "", safe="/._-")
+    if href:
+        _el(entry, "link", rel="alternate", type="text/html", href=href)
+    _el(entry, "summary", _xml_text(_summary(context)))
+    chips = {c.id: c for a in content.articles for c in a.actors}
+    for chip in list(chips.values())[:TABLE_ACTORS]:
+        _el(entry, "category", term=_xml_text(chip.id), label=_xml_text(chip.name))
+    html = _render("digest.entry.html.j2", context, templates_dir)
+    _el(entry, "content", _NOT_XML.sub("", _newlines(html)), type="html")
+    return entry
+
+
+def _previous_entries(previous: str | None) -> list[ET.Element]:
+    if not previous:
+        return []
+    try:
+        root = ET.fromstring(previous)
+    except ET.ParseError as exc:
+        log.warning("the Atom feed could not be read (%s); it starts afresh", exc)
+        return []
+    if root.tag != f"{{{_ATOM}}}feed":
+        log.warning("the Atom feed's root is %s, not an Atom feed; it starts afresh", root.tag)
+        return []
+    # Our elements are built unqualified under one xmlns (ElementTree's default_namespace
+    # refuses plain attributes, and register_namespace would change a process-wide table).
+    for el in root.iter():
+        el.tag = el.tag.removeprefix(f"{{{_ATOM}}}")
+    return root.findall("entry")
+
+
+def render_atom(
+    content: DigestContent,
+    *,
+    previous: str | None = None,
+    self_url: str | None = None,
+    alternate_url: str | None = None,
+    limit: int = FEED_ENTRIES,
+    templates_dir: Path | None = None,
+) -> str:
+    """The watchlist's Atom feed, one entry per digest, with this digest as an entry.
+
+    `previous` is the feed's current text: its entries are kept, newest period first, at
+    most `limit`, and one with this digest's id is replaced. `self_url` is where readers
+    fetch the feed (rel=self); `alternate_url` the digest's HTML page (may be relative).
+    """
+    new = _digest_entry(content, alternate_url, templates_dir)
+    new_id = new.findtext("id")
+    kept = [e for e in _previous_entries(previous) if e.findtext("id") != new_id]
+    entries = sorted([new, *kept], key=lambda e: e.findtext("published") or "", reverse=True)
+    entries = entries[: max(limit, 1)]
+    feed = ET.Element("feed", xmlns=_ATOM)
+    _el(feed, "id", feed_id(content.watchlist))
+    _el(feed, "title", f"monitor: {_xml_text(content.watchlist)}")
+    _el(feed, "subtitle", _xml_text(content.query))
+    if self_url:
+        _el(feed, "link", rel="self", type="application/atom+xml", href=_xml_text(self_url))
+    _el(feed, "updated", max(e.findtext("updated") or "" for e in entries))
+    _el(_el(feed, "author"), "name", "monitor")
+    _el(feed, "generator", "monitor")
+    feed.extend(entries)
     ET.indent(feed)
-    return ET.tostring(feed, encoding="unicode", xml_declaration=True) + "\n"
+    text = ET.tostring(feed, encoding="unicode", xml_declaration=True)
+    return text + "\n"

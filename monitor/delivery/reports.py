@@ -1,27 +1,37 @@
-"""Write a digest as report files, one per format, under `<dir>/<watchlist>/<period end>.<ext>`.
+"""Write a digest as report files under `<dir>/<watchlist>/`: one `<period end>.<ext>` per
+format, and one `feed.atom` per watchlist that gathers the recent digests as entries.
 
 Files appear atomically (temp file + rename), so a reader or a crash never sees half a report.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from monitor.delivery.render import render_atom, render_csv, render_json, render_markdown
+from monitor.delivery.render import (
+    FEED_ENTRIES,
+    inline_images,
+    render_atom,
+    render_csv,
+    render_json,
+    render_markdown,
+)
 from monitor.errors import DeliveryError
 from monitor.models import DigestContent, RenderedDigest
 
 _Maker = Callable[[DigestContent, RenderedDigest], str]
 
-# format -> (file extension, how to make the text). "email" is a delivery, not a file.
+# format -> (file extension, how to make the text). "email" is a delivery, not a file;
+# "atom" is not one file per period but the watchlist's feed, made by `_write_feed`.
 REPORT_FORMATS: dict[str, tuple[str, _Maker]] = {
-    "html": ("html", lambda c, r: r.html),
+    "html": ("html", lambda c, r: inline_images(r)),  # the chart inline: one file to open
     "text": ("txt", lambda c, r: r.text),
     "markdown": ("md", lambda c, r: render_markdown(c)),
     "json": ("json", lambda c, r: render_json(c)),
@@ -29,6 +39,7 @@ REPORT_FORMATS: dict[str, tuple[str, _Maker]] = {
     "atom": ("atom", lambda c, r: render_atom(c)),
 }
 NOT_FILES = frozenset({"email"})
+FEED_NAME = "feed.atom"
 
 
 def watchlist_dirname(name: str) -> str:
@@ -49,10 +60,10 @@ def report_stem(content: DigestContent) -> str:
 
 
 def report_path(content: DigestContent, directory: Path, fmt: str) -> Path:
-    """Where `write_reports` puts format `fmt` of this digest."""
+    """Where `write_reports` puts format `fmt` of this digest ("atom": the watchlist's feed)."""
     ext, _ = _format(fmt)
     folder = Path(directory) / watchlist_dirname(content.watchlist)
-    return folder / f"{report_stem(content)}.{ext}"
+    return folder / (FEED_NAME if fmt == "atom" else f"{report_stem(content)}.{ext}")
 
 
 def _format(fmt: str) -> tuple[str, _Maker]:
@@ -64,20 +75,68 @@ def _format(fmt: str) -> tuple[str, _Maker]:
 
 
 def write_reports(
-    content: DigestContent, rendered: RenderedDigest, directory: Path, formats: Sequence[str]
+    content: DigestContent,
+    rendered: RenderedDigest,
+    directory: Path,
+    formats: Sequence[str],
+    *,
+    feed_url: str | None = None,
+    feed_entries: int = FEED_ENTRIES,
 ) -> list[Path]:
     """Write each requested format (html, text, markdown, json, csv, atom) and return the paths.
 
     "email" in `formats` is skipped (it is sent, not written); an unknown format raises
-    DeliveryError before anything is written. Writing the same digest again replaces its files.
+    DeliveryError before anything is written. Writing the same digest again replaces its files
+    and its feed entry. "atom" adds the digest to `<watchlist>/feed.atom` (the last
+    `feed_entries` digests); `feed_url` is the feed's public URL (rel=self), else its file URI.
     """
     wanted = list(dict.fromkeys(f for f in formats if f not in NOT_FILES))
-    makers = [(report_path(content, directory, f), _format(f)[1]) for f in wanted]
+    makers = [(f, report_path(content, directory, f), _format(f)[1]) for f in wanted]
     paths: list[Path] = []
-    for path, make in makers:
-        write_atomically(path, make(content, rendered))
+    for fmt, path, make in makers:
+        if fmt == "atom":
+            page = report_path(content, directory, "html").name if "html" in wanted else None
+            _write_feed(content, path, feed_url, page, feed_entries)
+        else:
+            write_atomically(path, make(content, rendered))
         paths.append(path)
     return paths
+
+
+def _write_feed(
+    content: DigestContent, path: Path, feed_url: str | None, page: str | None, limit: int
+) -> None:
+    # Read-modify-write under a lock on the folder: two workers adding digests of the same
+    # watchlist at once must not drop each other's entry.
+    with _locked(path.parent):
+        try:
+            previous = path.read_text(encoding="utf-8") if path.exists() else None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise DeliveryError(f"cannot read the Atom feed {path}: {exc}") from exc
+        self_url = feed_url or path.resolve().as_uri()
+        text = render_atom(
+            content, previous=previous, self_url=self_url, alternate_url=page, limit=limit
+        )
+        write_atomically(path, text)
+
+
+@contextlib.contextmanager
+def _locked(folder: Path) -> Iterator[None]:
+    try:
+        import fcntl
+    except ImportError:  # not POSIX: no cross-process lock, the write itself stays atomic
+        yield
+        return
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError as exc:
+        raise DeliveryError(f"cannot write report {folder}: {exc}") from exc
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock
 
 
 def write_atomically(path: Path, text: str) -> None:

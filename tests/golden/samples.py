@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from monitor.models import ActorChip, DigestArticle, DigestContent, OtherReport, SourceHealth
+from monitor.models import (
+    ActorChip,
+    ActorTrend,
+    DigestArticle,
+    DigestContent,
+    OtherReport,
+    SourceHealth,
+)
 
 KH = ActorChip("kataib-hezbollah", "Kata'ib Hezbollah", "armed_group", 3)
 PMF = ActorChip("pmf", "Popular Mobilization Forces", "state_org", 1)
@@ -12,6 +19,23 @@ IRGC = ActorChip("irgc-qf", "IRGC Quds Force", "state_org", 2)
 US = ActorChip("united-states", "United States", "country", 4)
 MUHANDIS = ActorChip("abu-mahdi-al-muhandis", "Abu Mahdi al-Muhandis", "person", 1)
 ASAD = ActorChip("al-asad-air-base", "Al Asad Air Base", "place", 2)
+
+# Articles per actor in the period (copies included) against the week before; 14 days of
+# daily counts ending with the period's day.
+TRENDS = (
+    ActorTrend("kataib-hezbollah", KH.name, KH.type, 3, 0.6, True,
+               (0, 1, 0, 0, 2, 1, 0, 0, 1, 0, 0, 1, 0, 3)),
+    ActorTrend("united-states", US.name, US.type, 3, 2.9, False,
+               (2, 3, 4, 2, 3, 1, 3, 4, 2, 3, 2, 4, 3, 3)),
+    ActorTrend("al-asad-air-base", ASAD.name, ASAD.type, 3, 0.3, True,
+               (0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 1, 0, 0, 3)),
+    ActorTrend("pmf", PMF.name, PMF.type, 1, 1.4, False,
+               (1, 2, 1, 1, 2, 1, 2, 1, 1, 2, 1, 1, 2, 1)),
+    ActorTrend("irgc-qf", IRGC.name, IRGC.type, 1, 0.9, False,
+               (1, 0, 1, 1, 0, 2, 1, 0, 1, 1, 0, 1, 1, 1)),
+    ActorTrend("abu-mahdi-al-muhandis", MUHANDIS.name, MUHANDIS.type, 1, 0.7, False,
+               (0, 1, 1, 0, 0, 1, 0, 1, 0, 1, 0, 0, 1, 1)),
+)  # fmt: skip
 
 
 def morning() -> DigestContent:
@@ -64,6 +88,8 @@ def morning() -> DigestContent:
                 story_id=42,
             ),
         ),
+        actor_trends=TRENDS,
+        total_reports=4,
         failing_sources=(
             SourceHealth(
                 name="Iraqi News Agency",
@@ -84,6 +110,10 @@ def empty() -> DigestContent:
         period_end=datetime(2026, 12, 1, 7, 0, tzinfo=UTC),
         timezone="UTC",
         articles=(),
+        # The week before had mentions; an empty period still stays a short note.
+        actor_trends=(
+            ActorTrend("irgc-qf", IRGC.name, IRGC.type, 0, 1.2, False, (1,) * 13 + (0,)),
+        ),
     )
 
 
@@ -116,5 +146,16 @@ def hostile() -> DigestContent:
         ),
         failing_sources=(
             SourceHealth("<b>src</b>", "vbscript:msgbox", 1, "<script>err</script>\r\nX: y", None),
+        ),
+        actor_trends=(
+            ActorTrend(
+                "x",
+                '<script>alert("n")</script> $x$ _y',
+                'armed_group" onclick="x',
+                2,
+                0.5,
+                True,
+                (0, 1, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 2),
+            ),
         ),
     )
