@@ -1,7 +1,14 @@
 """Tagging throughput: the real entity list, ~1k and ~10k aliases, against one regex per alias.
 
 Run: .venv/bin/python benchmarks/tagging.py [--mb 4] — prints a table, writes
-benchmarks/results/tagging.json. One core, one process; best of --repeat runs.
+benchmarks/results/tagging.json. One core, one process; best of --repeat runs; ~5 KB articles,
+one tag() call each.
+
+Texts measured: (1) the seed corpus — five real news articles about Iraq's militias, repeated;
+the worst case, since every actor in it is on the list (~15,000 mentions per MB); (2)
+entity-sparse English prose — the system's licence texts (/usr/share/common-licenses), a
+stand-in for general news where few listed actors appear. Both are reported; neither is
+chosen to flatter the other.
 """
 
 from __future__ import annotations
@@ -16,8 +23,7 @@ import sys
 import time
 from pathlib import Path
 
-import yaml
-
+from monitor.config import load_entities
 from monitor.models import Entity
 from monitor.pipeline.normalize import fold, fold_text
 from monitor.pipeline.tag import Tagger, compile_entities
@@ -28,12 +34,7 @@ RESULTS = ROOT / "benchmarks" / "results" / "tagging.json"
 
 
 def real_entities() -> list[Entity]:
-    records = yaml.safe_load((ROOT / "config" / "entities.yaml").read_text("utf-8"))["entities"]
-    fields = ("aliases", "acronyms", "ambiguous", "context")
-    return [
-        Entity(r["id"], r["name"], r["type"], **{f: tuple(r.get(f) or ()) for f in fields})
-        for r in records
-    ]
+    return list(load_entities(ROOT / "config" / "entities.yaml"))
 
 
 def synthetic(count: int, rng: random.Random) -> list[Entity]:
@@ -97,6 +98,8 @@ def main() -> None:
     # Articles of ~5 KB, as the pipeline sees them (one tag() call per article).
     articles = [text[i : i + 5000] for i in range(0, len(text), 5000)]
     small = text[: int(args.naive_kb * 1e3)]
+    sparse = plain_prose(args.mb)
+    sparse_articles = [sparse[i : i + 5000] for i in range(0, len(sparse), 5000)]
     real = real_entities()
     real_keys = compile_entities(real).alias_count
     rows = []
@@ -106,6 +109,11 @@ def main() -> None:
         tagger = compile_entities(entities)
         compile_s = time.perf_counter() - t
         secs = best_of(args.repeat, lambda tg=tagger: tag_articles(tg, articles))
+        prose_s = (
+            best_of(args.repeat, lambda tg=tagger: tag_articles(tg, sparse_articles))
+            if sparse
+            else 0.0
+        )
         keys = sorted({fold(a) for e in entities for a in (e.name, *e.aliases, *e.ambiguous)})
         naive_s = best_of(1, lambda k=keys: naive(k, small))
         auto_small = best_of(args.repeat, lambda tg=tagger: tg.tag(small))
@@ -113,10 +121,13 @@ def main() -> None:
             {
                 "list": label,
                 "entities": len(entities),
-                "automaton_keys": tagger.alias_count,
+                "aliases": tagger.alias_count,
+                "spelling_variants": tagger.variant_count,
+                "automaton_keys": tagger.key_count,
                 "compile_s": round(compile_s, 3),
                 "input_mb": round(len(text) / 1e6, 2),
                 "mb_per_s": round(len(text) / secs / 1e6, 1),
+                "prose_mb_per_s": round(len(sparse) / prose_s / 1e6, 1) if sparse else None,
                 "naive_input_kb": round(len(small) / 1e3),
                 "naive_regexes": len(keys),
                 "naive_mb_per_s": round(len(small) / naive_s / 1e6, 3),
@@ -125,35 +136,34 @@ def main() -> None:
             }
         )
     fold_s = best_of(args.repeat, lambda: [fold_text(a) for a in articles])
-    sparse = plain_prose(args.mb)
-    sparse_articles = [sparse[i : i + 5000] for i in range(0, len(sparse), 5000)]
     tagger = compile_entities(real)
-    sparse_s = best_of(args.repeat, lambda: tag_articles(tagger, sparse_articles)) if sparse else 0
     mentions = sum(h.count for a in articles[:200] for h in tagger.tag(a))
     result = {
         "python": platform.python_version(),
         "machine": platform.machine(),
         "seed_mentions_per_mb": round(mentions / (len("".join(articles[:200])) / 1e6)),
         "fold_only_mb_per_s": round(len(text) / fold_s / 1e6, 1),
-        "real_list_on_plain_prose_mb_per_s": round(len(sparse) / sparse_s / 1e6, 1)
-        if sparse
-        else None,
+        "seed_mb_per_s_10k_over_1k_time": round(rows[1]["mb_per_s"] / rows[2]["mb_per_s"], 2),
         "rows": rows,
     }
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(result, indent=2) + "\n", "utf-8")
-    head = f"{'list':<16} {'keys':>6} {'compile s':>9} {'MB/s':>7} {'naive MB/s':>11} {'ratio':>8}"
+    head = (
+        f"{'list':<16} {'aliases':>7} {'keys':>6} {'compile s':>9} {'seed MB/s':>9}"
+        f" {'prose MB/s':>10} {'naive MB/s':>11} {'ratio':>8}"
+    )
     print(head)
     print("-" * len(head))
     for r in rows:
         print(
-            f"{r['list']:<16} {r['automaton_keys']:>6} {r['compile_s']:>9} {r['mb_per_s']:>7}"
-            f" {r['naive_mb_per_s']:>11} {r['speedup_vs_naive']:>7}x"
+            f"{r['list']:<16} {r['aliases']:>7} {r['automaton_keys']:>6} {r['compile_s']:>9}"
+            f" {r['mb_per_s']:>9} {r['prose_mb_per_s']!s:>10} {r['naive_mb_per_s']:>11}"
+            f" {r['speedup_vs_naive']:>7}x"
         )
     print(
         f"seed corpus: {result['seed_mentions_per_mb']} mentions/MB;"
         f" fold_text alone {result['fold_only_mb_per_s']} MB/s;"
-        f" real list on entity-sparse prose {result['real_list_on_plain_prose_mb_per_s']} MB/s"
+        f" seed time 10k/1k aliases {result['seed_mb_per_s_10k_over_1k_time']}x"
     )
     print(f"written {RESULTS}")
 

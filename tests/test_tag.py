@@ -5,39 +5,27 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Any
 
 import pytest
-import yaml
 
-from monitor.models import Affiliation, Entity
-from monitor.pipeline.tag import Tagger, article_variants, compile_entities
+from monitor.config import load_entities
+from monitor.models import Entity
+from monitor.pipeline.tag import (
+    DEFAULT_RULES,
+    SPELLING_RULES,
+    Tagger,
+    article_variants,
+    compile_entities,
+    spelling_variants,
+)
 
 ROOT = Path(__file__).parents[1]
 ENTITIES = ROOT / "config" / "entities.yaml"
 EXPECTED = Path(__file__).parent / "fixtures" / "seed"
+HELDOUT = Path(__file__).parent / "fixtures" / "heldout" / "heldout.jsonl"
 SEEDS = Path(
     os.environ.get("MONITOR_SEED_CORPUS", Path(__file__).parents[2] / "shared" / "seed-corpus")
 )
-
-
-def load_entities(path: Path) -> tuple[Entity, ...]:
-    """Stand-in for monitor.config.load_entities (same YAML shape, no line numbers)."""
-    records: list[dict[str, Any]] = yaml.safe_load(path.read_text(encoding="utf-8"))["entities"]
-    fields = ("aliases", "acronyms", "ambiguous", "context")
-    return tuple(
-        Entity(
-            id=r["id"],
-            name=r["name"],
-            type=r["type"],
-            notes=r.get("notes") or "",
-            **{f: tuple(r.get(f) or ()) for f in fields},
-            affiliations=tuple(
-                Affiliation(rel, t) for rel, ts in (r.get("affiliations") or {}).items() for t in ts
-            ),
-        )
-        for r in records
-    )
 
 
 @pytest.fixture(scope="module")
@@ -259,3 +247,75 @@ def test_article_variants() -> None:
     assert "al shuhada" in article_variants("ash shuhada")
     assert article_variants("an american") == {"an american"}  # not an article before 'a'
     assert "حشد الشعبي" in article_variants("الحشد الشعبي")
+
+
+# --- held-out variants and confusables ---------------------------------------------------
+
+
+def heldout_scores(tagger: Tagger) -> tuple[float, float]:
+    """Micro precision and recall over (sentence, entity id) pairs of the held-out set."""
+    tp = fp = fn = 0
+    for line in HELDOUT.read_text(encoding="utf-8").splitlines():
+        case = json.loads(line)
+        expected, got = set(case["entities"]), ids(tagger, case["text"])
+        tp, fp, fn = tp + len(expected & got), fp + len(got - expected), fn + len(expected - got)
+    return tp / (tp + fp), tp / (tp + fn)
+
+
+def test_heldout_precision_and_recall(tagger: Tagger) -> None:
+    precision, recall = heldout_scores(tagger)
+    print(f"held-out precision {precision:.3f} recall {recall:.3f}")
+    assert precision >= 0.95
+    assert recall >= 0.85
+
+
+def test_default_rules_cost_no_precision() -> None:
+    entities = load_entities(ENTITIES)
+    base_p, base_r = heldout_scores(compile_entities(entities, rules=()))
+    p, r = heldout_scores(compile_entities(entities))
+    assert p >= base_p and r > base_r
+
+
+@pytest.mark.parametrize("rule", ["e-i", "o-u"])
+def test_rules_left_off_do_cost_precision(rule: str) -> None:
+    entities = load_entities(ENTITIES)
+    p, _ = heldout_scores(compile_entities(entities, rules=(*DEFAULT_RULES, rule)))
+    base, _ = heldout_scores(compile_entities(entities))
+    assert p < base
+
+
+def test_heldout_names_known_ids() -> None:
+    known = {e.id for e in load_entities(ENTITIES)}
+    for line in HELDOUT.read_text(encoding="utf-8").splitlines():
+        assert set(json.loads(line)["entities"]) <= known, line
+
+
+@pytest.mark.parametrize(
+    ("alias", "rules", "variant"),
+    [
+        ("kataib hizbollah", ("kataib-kataeb",), "kataeb hizbollah"),
+        ("hezbollah al nujaba", ("hizb-hezb",), "hizbollah al nujaba"),
+        ("hassan nasrallah", ("allah-ullah",), "hassan nasrullah"),
+        ("kataib hezbollah", ("double-consonant",), "kataib hezbolah"),
+        ("qais al khazali", ("q-k",), "kais al khazali"),
+        ("qods force", ("q-gh",), "ghods force"),
+        ("nouri al maliki", ("ou-u",), "nuri al maliki"),
+    ],
+)
+def test_spelling_variants(alias: str, rules: tuple[str, ...], variant: str) -> None:
+    assert variant in spelling_variants(alias, rules)
+
+
+def test_spelling_variants_spare_short_words_and_unknown_rules() -> None:
+    assert spelling_variants("milley", SPELLING_RULES) == set()  # one short word: none
+    assert "mark miley" not in spelling_variants("mark milley", ("double-consonant",))
+    assert spelling_variants("iraq", ()) == set()
+    with pytest.raises(ValueError, match="unknown spelling rules"):
+        compile_entities([], rules=("no-such-rule",))
+
+
+def test_variant_never_takes_a_listed_spelling() -> None:
+    a = Entity("a", "Kataib Hezbollah", "armed_group")
+    b = Entity("b", "Kataeb Hezbollah", "armed_group")  # listed by b: a's variant yields
+    t = compile_entities([a, b])
+    assert ids(t, "Kataeb Hezbollah said") == {"b"}

@@ -49,15 +49,13 @@ class _FoldTable(dict[int, str]):
 
     Shared by every call, but it only caches a pure function: output never depends on what
     was folded before. It also remembers which chars do not fold to exactly one char, so the
-    offset map can find them with one regex scan.
+    slow path can find them with one regex scan.
     """
 
     def __init__(self) -> None:
         super().__init__()
         self.uneven: set[str] = set()
-        self.plain: set[str] = set(_PRESET)  # non-ASCII chars whose fold is their lower()
         self._pattern: re.Pattern[str] | None = None
-        self._special: re.Pattern[str] | None = None
 
     def __missing__(self, code: int) -> str:
         ch = chr(code)
@@ -66,17 +64,7 @@ class _FoldTable(dict[int, str]):
         if len(folded) != 1:
             self.uneven.add(ch)
             self._pattern = None
-        elif code > 127 and folded == ch.lower():
-            self.plain.add(ch)
-            self._special = None
         return folded
-
-    def special_pattern(self) -> re.Pattern[str]:
-        """Runs of non-ASCII chars whose fold is not simply their lower() (or unseen yet)."""
-        if self._special is None:
-            chars = "".join(sorted(self.plain))
-            self._special = re.compile("[^\\x00-\\x7f" + re.escape(chars) + "]+")
-        return self._special
 
     def uneven_pattern(self) -> re.Pattern[str]:
         if self._pattern is None:
@@ -85,13 +73,7 @@ class _FoldTable(dict[int, str]):
         return self._pattern
 
 
-# Chars whose fold is one char, replaced with C string methods (after lower()): ASCII
-# separators and the commonest typographic marks. The right apostrophe becomes "'",
-# which is removed with the ASCII ones at the end.
-_PRESET = {c: " " for c in "-_/\t\n\r\x0b\x0c\x1c\x1d\x1e\x1f\xa0‐‑–—"} | {"’": "'", "‘": "'"}
 _TABLE = _FoldTable()
-for _code in [*range(128), *map(ord, _PRESET)]:  # known up front, so their uneven ones are
-    _TABLE[_code]
 _LEADING_SPACES = re.compile(" +")
 _SPACE_RUN = re.compile("  +")
 
@@ -149,44 +131,57 @@ def fold_text(text: str) -> FoldedText:
 
 def _fold_chars(text: str) -> tuple[str, list[tuple[int, int]]]:
     """Every char folded, spaces not yet collapsed; and (index, folded length) of each char
-    whose fold is not exactly one char. C string methods do the bulk: ASCII and the common
-    marks after lower(); only runs of other non-ASCII chars go through the table."""
-    low = text.lower()
-    if len(low) != len(text):  # a char lower-cases to two (İ): the plain, slower walk
-        return text.translate(_TABLE), _uneven_chars(text, 0, len(text))
-    for ch, to in _PRESET.items():
-        if ch in low:
-            low = low.replace(ch, to)
-    uneven = _positions(low, "'")
-    if "`" in low:
-        uneven = sorted(uneven + _positions(low, "`"))
-    pieces: list[str] = []
-    pos = 0
-    special = False
-    # `low` is aligned 1:1 with `text`; fold the remaining special runs from the source.
-    for m in _TABLE.special_pattern().finditer(low):
-        run = text[m.start() : m.end()]
-        folded = run.translate(_TABLE)
-        if len(folded) != len(run) or _TABLE.uneven_pattern().search(run):
-            uneven.extend(_uneven_chars(text, m.start(), m.end()))
-            special = True
-        pieces.append(low[pos : m.start()])
-        pieces.append(folded)
-        pos = m.end()
-    if pieces:
-        pieces.append(low[pos:])
-        low = "".join(pieces)
-    if special:
+    whose fold is not exactly one char. C does the bulk: one byte table for ASCII, then one
+    `str.replace` per distinct non-ASCII char that folds to something else."""
+    raw = text.encode("utf-8", "surrogatepass")
+    low = raw.translate(_ASCII_FOLD).decode("utf-8", "surrogatepass")  # aligned 1:1 with text
+    if text.isascii():
+        others = ""
+    else:
+        others = raw.translate(None, _ASCII_BYTES).decode("utf-8", "surrogatepass")
+    swaps: dict[str, str] = {}
+    uneven_chars = [c for c in "'`" if c in low]
+    for ch in set(others):
+        folded = _TABLE[ord(ch)]
+        if len(folded) != 1:
+            uneven_chars.append(ch)
+        elif folded != ch:
+            swaps[ch] = folded
+    produced = "".join(swaps.values()) + "".join(_TABLE[ord(c)] for c in uneven_chars)
+    if any(c in swaps or c in uneven_chars for c in produced if c not in "'`"):
+        return text.translate(_TABLE), _uneven_chars(text, 0, len(text))  # folds feed folds
+    for ch, folded in swaps.items():
+        low = low.replace(ch, folded)
+    uneven: list[tuple[int, int]] = []
+    for ch in uneven_chars:
+        uneven.extend(_positions(low, ch, len(_TABLE[ord(ch)])))
+    for ch in uneven_chars:
+        low = low.replace(ch, _TABLE[ord(ch)])
+    if len(uneven_chars) > 1:
         uneven.sort()
-    # Folds of non-ASCII chars never yield an apostrophe: these touch ASCII/preset ones only.
-    return (low.replace("'", "").replace("`", "") if uneven else low), uneven
+    return low, uneven
 
 
-def _positions(text: str, ch: str) -> list[tuple[int, int]]:
+def _ascii_fold() -> bytes:
+    """Byte table folding each ASCII char to its one-char fold; apostrophes kept (dropped
+    later, once their positions are known)."""
+    out = bytearray(range(256))
+    for code in range(128):
+        folded = _TABLE[code]
+        if len(folded) == 1:
+            out[code] = ord(folded)
+    return bytes(out)
+
+
+_ASCII_FOLD = _ascii_fold()
+_ASCII_BYTES = bytes(range(128))
+
+
+def _positions(text: str, ch: str, size: int) -> list[tuple[int, int]]:
     out = []
     i = text.find(ch)
     while i >= 0:
-        out.append((i, 0))
+        out.append((i, size))
         i = text.find(ch, i + 1)
     return out
 
