@@ -10,6 +10,7 @@ import logging
 import multiprocessing
 import os
 import re
+import shutil
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor
 from dataclasses import dataclass, field
@@ -23,13 +24,14 @@ from sqlalchemy import select
 from monitor import config as configmod
 from monitor.config import Settings
 from monitor.delivery import digest as ledger
+from monitor.delivery.alerts import AlertOutcome, AlertPlan, deliver_alerts
 from monitor.delivery.digest import DigestOutcome, DigestPlan
 from monitor.delivery.mailer import FileMailer, Mailer, SmtpMailer
 from monitor.errors import ConfigError, DeliveryError, QueryError
 from monitor.models import DigestContent, Entity
 from monitor.pipeline import runner
 from monitor.pipeline.match import compile_query
-from monitor.pipeline.tag import Tagger, compile_entities
+from monitor.pipeline.tag import Tagger, compile_entities, find_candidates
 from monitor.storage.engine import Database, open_database
 from monitor.storage.schema import ArticleRow, DigestRow, MatchRow, MentionRow, RunRow, SourceRow
 
@@ -51,6 +53,7 @@ class App:
     delivery: ledger.Delivery
     plans: list[DigestPlan]
     entities: tuple[Entity, ...]
+    alert_plans: list[AlertPlan] = field(default_factory=list)
     _executor: Executor | None = field(default=None, repr=False)
 
     def close(self) -> None:
@@ -65,15 +68,7 @@ def load_tagger(path: Path) -> tuple[tuple[Entity, ...], Tagger]:
 
 
 def build_mailer(settings: Settings) -> Mailer:
-    smtp = settings.smtp
-    return SmtpMailer(
-        host=smtp.host,
-        port=smtp.port,
-        security=smtp.security,
-        username=smtp.username,
-        password=smtp.password,
-        timeout_s=smtp.timeout_s,
-    )
+    return SmtpMailer(**settings.smtp.model_dump(exclude={"sender"}))
 
 
 def build(
@@ -124,6 +119,7 @@ def build(
         http_client=http_client,
         executor=executor,
         progress=progress or (lambda msg: log.info(msg)),
+        dedup=settings.dedup.params(),
     )
     delivery = ledger.Delivery(
         db=db,
@@ -145,8 +141,19 @@ def build(
         )
         for w in settings.watchlists
     ]
+    alert_plans = [
+        AlertPlan(
+            w.name,
+            compile_query(w.alert.query),
+            w.alert.recipients,
+            w.alert.window,
+            w.digest.timezone,
+        )
+        for w in settings.watchlists
+        if w.alert is not None
+    ]
     ledger.ensure_watchlists(db, plans, clock())
-    return App(settings, db, ctx, delivery, plans, entities, executor)
+    return App(settings, db, ctx, delivery, plans, entities, alert_plans, executor)
 
 
 # --- jobs -----------------------------------------------------------------------------
@@ -157,6 +164,7 @@ class CycleReport:
     poll: runner.PollReport
     process: runner.ProcessReport
     digests: list[DigestOutcome]
+    alerts: list[AlertOutcome] = field(default_factory=list)
 
     def summary(self) -> dict[str, Any]:
         return {
@@ -176,6 +184,10 @@ class CycleReport:
                     "error": d.error,
                 }
                 for d in self.digests
+            ],
+            "alerts": [
+                {"watchlist": a.watchlist, "state": a.state, "articles": a.articles}
+                for a in self.alerts
             ],
         }
 
@@ -207,6 +219,7 @@ def run_cycle(app: App, *, force_poll: bool = False, only: str | None = None) ->
             runner.poll(app.ctx, only=only, force=force_poll),
             runner.process(app.ctx),
             ledger.deliver_due(app.delivery, app.plans),
+            deliver_alerts(app.delivery, app.alert_plans),
         )
         out["r"] = rep
         return rep.summary()
@@ -252,6 +265,11 @@ def send_digest(
     end = until or app.ctx.clock()
     digest_id = ledger.open_period(app.db, watchlist, end, since)
     return ledger.deliver(app.delivery, plan, digest_id)
+
+
+def resend_digest(app: App, watchlist: str) -> DigestOutcome:
+    """Deliver the newest recorded digest of `watchlist` again (same period and Message-ID)."""
+    return ledger.resend(app.delivery, plan_for(app, watchlist))
 
 
 def preview_digest(
@@ -539,7 +557,7 @@ def render_format(content: DigestContent, fmt: str) -> str:
         return str(render.render_atom(content))
     rendered = render.render_digest(content)
     if fmt == "html":
-        return rendered.html
+        return render.inline_images(rendered)
     if fmt == "email":
         from monitor.delivery.mailer import build_message
 
@@ -558,18 +576,24 @@ def render_format(content: DigestContent, fmt: str) -> str:
 
 
 def entity_candidates(app: App) -> list[dict[str, Any]]:
-    from monitor.pipeline import tag
-
+    """Names near actor words (leader of, militia, Abu …) in processed originals, not listed yet."""
     with app.db.session() as s:
         rows = s.execute(
             select(ArticleRow.title, ArticleRow.text, ArticleRow.processed_at)
             .where(ArticleRow.state == "processed", ArticleRow.duplicate_of_id.is_(None))
             .order_by(ArticleRow.processed_at)
         ).all()
-    finder = getattr(tag, "find_candidates", None)
-    if finder is None:
-        return []
-    return list(finder(app.ctx.tagger, [(runner.document_text(t, x), when) for t, x, when in rows]))
+    docs = [(runner.document_text(t, x), when) for t, x, when in rows]
+    return [
+        {
+            "name": c.name,
+            "count": c.count,
+            "first_seen": c.first_seen,
+            "last_seen": c.last_seen,
+            "example": c.example,
+        }
+        for c in find_candidates(app.ctx.tagger, docs)
+    ]
 
 
 # --- the offline demo -----------------------------------------------------------------
@@ -608,9 +632,9 @@ def run_demo(directory: Path, *, progress: Callable[[str], None] | None = None) 
     """Serve the bundled corpus on 127.0.0.1, run the real pipeline, write every digest."""
     from monitor.demo.server import CorpusServer, corpus_root
 
+    if (directory / "demo.db").exists():  # a previous demo's output: start afresh
+        shutil.rmtree(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    for stale in directory.glob("demo.db*"):
-        stale.unlink()
     outputs: list[Path] = []
     with CorpusServer(corpus_root()) as server:
         settings = demo_settings(directory, server.base_url)

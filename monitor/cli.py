@@ -131,6 +131,9 @@ def _print_cycle(report: appmod.CycleReport) -> None:
     )
     for url, err in list(r.failed.items())[:20]:
         print(f"  {url}: {err}")
+    for a in report.alerts:
+        extra = f" ({a.error})" if a.error else ""
+        print(f"alert {a.watchlist}: {a.state}, {a.articles} item(s){extra}")
     for d in report.digests:
         extra = f" ({d.error})" if d.error else ""
         print(f"digest {d.watchlist}: {d.state}, {d.articles} item(s){extra}")
@@ -175,11 +178,17 @@ def cmd_digest(args: argparse.Namespace) -> int:
 
     Example: monitor digest iraq-militias --since 24h --format markdown --out brief.md
              monitor digest iraq-militias --send
+             monitor digest iraq-militias --resend     # the newest recorded one, again
     """
     app = _build(args, workers=1)
     try:
-        if args.send:
-            outcome = appmod.send_digest(app, args.watchlist, since=args.since, until=args.until)
+        if args.send or args.resend:
+            if args.resend:
+                outcome = appmod.resend_digest(app, args.watchlist)
+            else:
+                outcome = appmod.send_digest(
+                    app, args.watchlist, since=args.since, until=args.until
+                )
             print(f"digest {outcome.watchlist}: {outcome.state}, {outcome.articles} item(s)")
             for out in outcome.outputs:
                 print(f"  {out}")
@@ -518,6 +527,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--send", action="store_true", help="deliver now (email and report files) and record it"
     )
+    p.add_argument("--resend", action="store_true", help="deliver the newest recorded digest again")
     p = _add(sub, "search", cmd_search, "backtest a query on stored articles")
     p.add_argument("query")
     p.add_argument("--since", type=_parse_time)

@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from monitor.errors import ConfigError, QueryError
 from monitor.models import Affiliation, Entity, FetchPolicy
+from monitor.pipeline.dedup import DedupParams
 from monitor.pipeline.match import compile_query
 
 ENTITY_TYPES = (
@@ -92,6 +93,47 @@ class SmtpSettings(_Strict):
     password: str | None = None
     sender: str = "Monitor <monitor@localhost>"
     timeout_s: float = Field(30.0, gt=0)
+
+
+class DedupSettings(_Strict):
+    """`dedup:` — when two articles are copies of one text, and when they are one story."""
+
+    shingle_words: int = Field(5, ge=1, le=20, description="words per shingle")
+    bands: int = Field(24, ge=1, description="MinHash LSH bands over the whole text")
+    rows_per_band: int = Field(4, ge=1, description="MinHash values per band")
+    lead_bands: int = Field(6, ge=0, description="LSH bands over each opening window")
+    lead_shingles: int = Field(50, ge=5, description="shingles in an opening window")
+    lead_windows: int = Field(2, ge=0, description="opening windows (first long paragraphs)")
+    sketch_size: int = Field(256, ge=16, description="bottom-k shingle hashes kept per article")
+    min_shingles: int = Field(30, ge=1, description="shorter texts are matched exactly only")
+    duplicate_jaccard: float = Field(0.5, gt=0, le=1, description="copy: estimated Jaccard")
+    duplicate_containment: float = Field(
+        0.8, gt=0, le=1, description="copy: share of the shorter text in the longer (excerpt)"
+    )
+    story_similarity: float = Field(
+        0.2, gt=0, le=1, description="same story: Jaccard or containment at least this"
+    )
+    story_min_shared_keys: int = Field(
+        3, ge=1, description="same story: rare actors and names of the opening shared"
+    )
+    story_max_key_share: float = Field(
+        0.2, gt=0, le=1, description="a key in more of the window's articles is not rare"
+    )
+    story_min_window_articles: int = Field(
+        10, ge=1, description="fewer articles in the window: no key-based story links"
+    )
+    story_lead_chars: int = Field(700, ge=100, description="opening characters keys come from")
+    story_window: timedelta = Field(
+        timedelta(days=7), description="how far apart (published time) a story's reports may be"
+    )
+
+    @field_validator("story_window", mode="before")
+    @classmethod
+    def _window(cls, v: object) -> timedelta:
+        return v if isinstance(v, timedelta) else parse_duration(str(v))
+
+    def params(self) -> DedupParams:
+        return DedupParams(**self.model_dump())
 
 
 class SourceSettings(_Strict):
@@ -190,6 +232,7 @@ class Settings(_Strict):
     watchlists_dir: Path = Path("watchlists")
     fetch: FetchSettings = FetchSettings()
     smtp: SmtpSettings = SmtpSettings()
+    dedup: DedupSettings = DedupSettings()
     sources: tuple[SourceSettings, ...] = ()
     watchlists: tuple[WatchlistSettings, ...] = ()
     config_path: Path = Path("monitor.yaml")

@@ -204,3 +204,20 @@ def test_db_upgrade(config: Path, capsys: pytest.CaptureFixture[str]) -> None:
 def test_unknown_digest_watchlist(config: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = run(capsys, "--config", str(config), "digest", "nope")
     assert code == 2 and "no watchlist named 'nope' (known: kh)" in err
+
+
+def test_entities_candidates_from_stored_articles(
+    tmp_path: Path, config: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    text = (
+        "A new militia calling itself Saraya Awliya al-Dam claimed the attack on the convoy. "
+        "The group's spokesman, Abu Turab al-Husseini, said more would follow. "
+        "Kataib Hezbollah denied any role in the rockets fired at Baghdad airport."
+    )
+    f = tmp_path / "c.jsonl"
+    f.write_text(json.dumps({"url": "https://example.org/c", "title": "Claim", "text": text * 2}))
+    assert run(capsys, "--config", str(config), "import", str(f))[0] == 0
+    code, out, _ = run(capsys, "--config", str(config), "entities", "candidates")
+    assert code == 0
+    assert "Saraya Awliya al-Dam" in out and "Abu Turab al-Husseini" in out
+    assert "Kataib Hezbollah" not in out  # already in the list

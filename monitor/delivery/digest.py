@@ -89,6 +89,12 @@ class DigestOutcome:
     outputs: list[str] = field(default_factory=list)
 
 
+def retry_delay(attempts_before: int) -> timedelta:
+    """Back-off after a temporary failure: 1 min, then doubling, capped at 1 h."""
+    delay: timedelta = RETRY_FIRST * 2 ** min(attempts_before, 10)
+    return min(RETRY_CAP, delay)
+
+
 # --- periods --------------------------------------------------------------------------
 
 
@@ -180,7 +186,7 @@ def build_content(
         by_story: dict[int, list[tuple[MatchRow, ArticleRow]]] = {}
         for m, a in pairs:
             by_story.setdefault(a.story_id or -a.id, []).append((m, a))
-        articles = [_story_item(s, group) for group in by_story.values()]
+        articles = [story_item(s, group) for group in by_story.values()]
         articles.sort(key=_relevance)
         failing = _failing_sources(s)
         trends = actor_trends(s, plan.watchlist, start, end)
@@ -271,7 +277,7 @@ def actor_trends(
     return tuple(out)
 
 
-def _story_item(s: Session, group: list[tuple[MatchRow, ArticleRow]]) -> DigestArticle:
+def story_item(s: Session, group: list[tuple[MatchRow, ArticleRow]]) -> DigestArticle:
     # The original (not a copy) and the earliest published is the story's face.
     match, best = min(
         group,
@@ -370,7 +376,7 @@ def deliver(d: Delivery, plan: DigestPlan, digest_id: int) -> DigestOutcome:
         _set_state(d, digest_id, "sending", article_count=len(content.articles))
         outcome.outputs = _send_and_write(d, plan, content, rendered, mid, now)
     except TemporaryDeliveryError as exc:
-        wait = min(RETRY_CAP, RETRY_FIRST * (2 ** min(attempts, 10)))
+        wait = retry_delay(attempts)
         _set_state(d, digest_id, "pending", last_error=str(exc), next_attempt_at=now + wait)
         log.warning(
             "digest %s: temporary failure, retry at %s: %s", plan.watchlist, now + wait, exc

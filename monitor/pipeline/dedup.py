@@ -1,38 +1,362 @@
-"""Identity and exact-duplicate keys: canonical URLs and a fingerprint of normalised text.
+"""Duplicate and story keys: canonical URLs, a text fingerprint, MinHash band keys, sketches.
 
-Pure functions; the runner looks the keys up in storage to link copies to their original.
+Pure functions; the runner stores the keys, looks candidates up in storage and links copies.
 """
 
 from __future__ import annotations
 
 import hashlib
 import re
-from urllib.parse import urlsplit, urlunsplit
+import zlib
+from dataclasses import dataclass
+from datetime import timedelta
+from functools import lru_cache
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+import numpy as np
 from courlan import normalize_url
+from datasketch import MinHash  # type: ignore[import-untyped]
 
 from monitor.pipeline.normalize import fold
 
 _WORD = re.compile(r"\w+")
+_NAME = re.compile(r"(?<![.!?]\s)\b([A-Z][\w'’-]{3,})")
+_MOBILE_HOSTS = ("amp.", "m.", "mobile.")
+_AMP_QUERY = {"amp", "amp_js_v", "usqp", "outputtype"}
+_AMP_CACHE = re.compile(r"^/[cv]/(?:s/)?([^/]+)(/.*)?$")
+_PRIME = np.uint64(0x100000001B3)
+_STORY_STOP = frozenset(
+    """this that these those there their they when where what which while
+    with from into after before about since said says also however according
+    other some many more most have been were will would could should officials
+    official government monday tuesday wednesday thursday friday saturday sunday
+    january february march april june july august september october november december
+    """.split()  # noqa: SIM905 - a word list reads better as text
+)
+_LINE = "qzlinebreakqz"
+LEAD_BAND_BASE = 1000  # lead-window bands share ids across windows, apart from full-text bands
+
+
+@dataclass(frozen=True)
+class DedupParams:
+    """Thresholds and sizes of the near-duplicate and story tiers (see `dedup:` in config)."""
+
+    shingle_words: int = 5
+    bands: int = 24
+    rows_per_band: int = 4
+    lead_bands: int = 6
+    lead_shingles: int = 50
+    lead_windows: int = 2
+    sketch_size: int = 256
+    min_shingles: int = 30
+    duplicate_jaccard: float = 0.5
+    duplicate_containment: float = 0.8
+    story_similarity: float = 0.2
+    story_min_shared_keys: int = 3
+    story_max_key_share: float = 0.2
+    story_min_window_articles: int = 10
+    story_lead_chars: int = 700
+    story_window: timedelta = timedelta(days=7)
+
+
+@dataclass(frozen=True)
+class Signature:
+    """What near-duplicate search stores of one article's text.
+
+    `sketch` holds the `sketch_size` smallest distinct 32-bit shingle hashes (a bottom-k
+    sketch): it estimates Jaccard and, unlike MinHash, containment of an excerpt.
+    `band_keys` are the LSH bucket keys (signed 64-bit) of the MinHash bands.
+    """
+
+    shingles: int
+    sketch: bytes
+    band_keys: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class Similarity:
+    jaccard: float
+    containment: float  # of the shorter text in the longer one
+
+    @property
+    def best(self) -> float:
+        return max(self.jaccard, self.containment)
+
+
+# --- tier 1: identity ------------------------------------------------------------------
 
 
 def canonical_url(url: str) -> str:
     """The identity of a URL: lower-case host, no default port, fragment or tracking params.
 
     Query parameters are sorted; `utm_*`, `fbclid`, `gclid` and similar trackers go (courlan).
+    AMP and mobile variants fold onto the main page: `amp.`/`m.`/`mobile.` host prefixes,
+    an `/amp` path segment, `?amp=1`, and Google AMP cache URLs.
     A URL courlan cannot parse is returned stripped of its fragment only.
     """
+    url = _unwrap_amp_cache(url.strip())
     try:
-        normal = normalize_url(url.strip(), strict=False)
+        normal = normalize_url(url, strict=False)
     except (ValueError, AttributeError):
-        normal = url.strip()
+        normal = url
+    normal = str(normal)
     parts = urlsplit(normal)
-    return urlunsplit(
-        (parts.scheme.lower(), parts.netloc.lower(), parts.path or "/", parts.query, "")
+    host = _main_host(parts.netloc.lower())
+    path = _drop_amp_segment(parts.path or "/")
+    query = urlencode(
+        [
+            (k, v)
+            for k, v in parse_qsl(parts.query, keep_blank_values=True)
+            if k.lower() not in _AMP_QUERY
+        ]
     )
+    return urlunsplit((parts.scheme.lower(), host, path, query, ""))
+
+
+def _unwrap_amp_cache(url: str) -> str:
+    parts = urlsplit(url)
+    if not parts.netloc.lower().endswith(".cdn.ampproject.org"):
+        return url
+    m = _AMP_CACHE.match(parts.path)
+    if m is None:
+        return url
+    scheme = "https" if parts.path[2:5] == "/s/" else "http"
+    return urlunsplit((scheme, str(m.group(1)), str(m.group(2) or "/"), parts.query, ""))
+
+
+def _main_host(netloc: str) -> str:
+    host, sep, port = netloc.partition(":")
+    for prefix in _MOBILE_HOSTS:
+        rest = host[len(prefix) :]
+        # "m.example.org" -> "example.org", but never down to a bare TLD ("amp.dev").
+        if host.startswith(prefix) and "." in rest:
+            host = rest
+            break
+    return host + sep + port
+
+
+def _drop_amp_segment(path: str) -> str:
+    segments = path.split("/")
+    kept = [s for s in segments if s.lower() != "amp"]
+    if len(kept) == len(segments):
+        return re.sub(r"\.amp(\.html?)$", r"\1", path, flags=re.IGNORECASE)
+    joined = "/".join(kept)
+    if path.endswith("/") and not joined.endswith("/"):
+        joined += "/"
+    return joined or "/"
+
+
+def guid_key(guid: str | None) -> str | None:
+    """A feed GUID usable across sources: a permalink's canonical URL, or a long opaque id.
+
+    Short or numeric GUIDs ("12345") are only unique inside one feed, so they give None.
+    """
+    if not guid:
+        return None
+    guid = guid.strip()
+    if re.match(r"^https?://", guid, flags=re.IGNORECASE):
+        return canonical_url(guid)
+    if len(guid) < 16 or guid.isdigit():
+        return None
+    return guid
+
+
+# --- tier 2: exact text ------------------------------------------------------------------
 
 
 def text_fingerprint(text: str) -> str:
     """SHA-256 of the folded words of `text`: equal for copies differing in case or spacing."""
     words = _WORD.findall(fold(text))
     return hashlib.sha256(" ".join(words).encode("utf-8")).hexdigest()
+
+
+# --- tier 3: near duplicates ------------------------------------------------------------
+
+
+def shingle_hashes(words: list[str], k: int) -> np.ndarray:
+    """Distinct, sorted 32-bit hashes of the `k`-word shingles of `words`."""
+    if not words:
+        return np.zeros(0, dtype=np.uint32)
+    ids = np.array([zlib.crc32(w.encode("utf-8")) for w in words], dtype=np.uint64)
+    ids = (ids + np.uint64(1)) * np.uint64(0x9E3779B97F4A7C15)
+    k = min(k, len(ids))
+    n = len(ids) - k + 1
+    h = np.zeros(n, dtype=np.uint64)
+    for j in range(k):
+        h = h * _PRIME + ids[j : j + n]
+    # splitmix64 finaliser: spread the polynomial hash before keeping the top 32 bits.
+    h ^= h >> np.uint64(30)
+    h *= np.uint64(0xBF58476D1CE4E5B9)
+    h ^= h >> np.uint64(27)
+    h *= np.uint64(0x94D049BB133111EB)
+    h ^= h >> np.uint64(31)
+    return np.unique((h >> np.uint64(32)).astype(np.uint32))
+
+
+@lru_cache(maxsize=8)
+def _permutations(num_perm: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    m = MinHash(num_perm=num_perm, seed=seed, hashfunc=int, scheme="affine32")
+    a, b = m.permutations
+    return np.asarray(a), np.asarray(b)
+
+
+def _minhash(hashes: np.ndarray, num_perm: int, seed: int) -> np.ndarray:
+    m = MinHash(
+        num_perm=num_perm,
+        seed=seed,
+        hashfunc=int,
+        scheme="affine32",
+        permutations=_permutations(num_perm, seed),
+    )
+    m.update_batch(hashes.tolist())
+    return np.asarray(m.hashvalues, dtype=np.uint32)
+
+
+def _band_keys(values: np.ndarray, rows: int, base: int) -> list[int]:
+    keys = []
+    for band in range(len(values) // rows):
+        chunk = values[band * rows : (band + 1) * rows].tobytes()
+        digest = hashlib.blake2b(chunk, digest_size=8, person=(base + band).to_bytes(16, "little"))
+        keys.append(int.from_bytes(digest.digest(), "little", signed=True))
+    return keys
+
+
+def _lead_starts(raw: list[str], lines: list[list[str]], windows: int) -> list[int]:
+    """Word offsets where the first `windows` long paragraphs begin (bylines, dates and
+    link lines are skipped, so a copy without them still lines up)."""
+    starts, offset = [], 0
+    for line, words in zip(raw, lines, strict=False):
+        if len(line.split()) >= 20:
+            starts.append(offset)
+            if len(starts) == windows:
+                break
+        offset += len(words)
+    return starts or [0]
+
+
+def _folded_lines(raw: list[str]) -> list[list[str]]:
+    # One fold call for the whole text (it is the slow part); a marker word keeps the lines.
+    folded = fold(f" {_LINE} ".join(raw))
+    lines: list[list[str]] = [[]]
+    for w in _WORD.findall(folded):
+        if w == _LINE:
+            lines.append([])
+        else:
+            lines[-1].append(w)
+    return lines
+
+
+def signature(text: str, p: DedupParams) -> Signature | None:
+    """The near-duplicate signature of `text`, or None when it is too short to compare."""
+    raw = text.splitlines()
+    lines = _folded_lines(raw)
+    words = [w for line in lines for w in line]
+    hashes = shingle_hashes(words, p.shingle_words)
+    if len(hashes) < p.min_shingles:
+        return None
+    keys = _band_keys(_minhash(hashes, p.bands * p.rows_per_band, 1), p.rows_per_band, 0)
+    lead_len = p.lead_shingles + p.shingle_words - 1
+    for start in _lead_starts(raw, lines, p.lead_windows):
+        lead = shingle_hashes(words[start : start + lead_len], p.shingle_words)
+        if len(lead) >= p.lead_shingles // 2:
+            mh = _minhash(lead, p.lead_bands * p.rows_per_band, 2)
+            keys += _band_keys(mh, p.rows_per_band, LEAD_BAND_BASE)
+    return Signature(
+        shingles=len(hashes),
+        sketch=hashes[: p.sketch_size].tobytes(),
+        band_keys=tuple(dict.fromkeys(keys)),
+    )
+
+
+def compare(a: Signature, b: Signature, sketch_size: int) -> Similarity:
+    """Estimated Jaccard of two texts, and containment of the shorter in the longer."""
+    sa = np.frombuffer(a.sketch, dtype=np.uint32)
+    sb = np.frombuffer(b.sketch, dtype=np.uint32)
+    union = np.union1d(sa, sb)[:sketch_size]
+    both = np.intersect1d(sa, sb, assume_unique=True)
+    jaccard = len(np.intersect1d(union, both, assume_unique=True)) / max(len(union), 1)
+    small, large = (a, b) if a.shingles <= b.shingles else (b, a)
+    return Similarity(jaccard, _containment(small, large, sketch_size))
+
+
+def _containment(small: Signature, large: Signature, sketch_size: int) -> float:
+    """Share of `small`'s shingles in `large`, on the hash range both sketches cover.
+
+    Every shingle of `large` below its sketch's largest hash is in its sketch, so the
+    shingles of `small` in that range are checked exactly: a true excerpt scores 1.0.
+    """
+    ss = np.frombuffer(small.sketch, dtype=np.uint32)
+    sl = np.frombuffer(large.sketch, dtype=np.uint32)
+    if len(ss) == 0 or len(sl) == 0:
+        return 0.0
+    if large.shingles > len(sl) or len(sl) >= sketch_size:
+        ss = ss[ss <= sl[-1]]
+    if len(ss) < 8:  # too few shared-range samples to say anything
+        return 0.0
+    return len(np.intersect1d(ss, sl, assume_unique=True)) / len(ss)
+
+
+def text_shingles(text: str, p: DedupParams) -> np.ndarray:
+    """All distinct shingle hashes of `text`, as `signature` computes them."""
+    return shingle_hashes(
+        [w for line in _folded_lines(text.splitlines()) for w in line], p.shingle_words
+    )
+
+
+def exact_compare(a: np.ndarray, b: np.ndarray) -> Similarity:
+    """Jaccard and containment of two full shingle sets (from `text_shingles`)."""
+    both = len(np.intersect1d(a, b, assume_unique=True))
+    union = len(a) + len(b) - both
+    return Similarity(both / max(union, 1), both / max(min(len(a), len(b)), 1))
+
+
+def undecided(sim: Similarity, p: DedupParams) -> bool:
+    """Whether a sketch estimate is too rough to call: the sketches of a short excerpt and a
+    long article overlap on a few hashes only, so a possible copy is checked on full sets."""
+    return sim.jaccard < p.duplicate_jaccard and (
+        sim.containment == 0.0 or p.story_similarity <= sim.containment < 0.98
+    )
+
+
+def is_duplicate(sim: Similarity, p: DedupParams) -> bool:
+    """A copy: most text shared, or the shorter text (an excerpt) almost wholly in the longer."""
+    return sim.jaccard >= p.duplicate_jaccard or sim.containment >= p.duplicate_containment
+
+
+# --- stories ------------------------------------------------------------------------------
+
+
+def story_lead(title: str, text: str, p: DedupParams) -> str:
+    """The part of an article whose actors and names say what event it reports."""
+    return f"{title}\n\n{text[: p.story_lead_chars]}"
+
+
+def story_keys(lead: str, entity_ids: frozenset[str]) -> tuple[int, ...]:
+    """Keys two reports of one event tend to share: the actors and the names (places,
+    people, units) in the title and opening, as signed 64-bit hashes. The first key is
+    `ANY_KEY`, carried by every article, so one lookup also counts the articles in a window."""
+    names = {fold(m.group(1)) for m in _NAME.finditer(lead)} - _STORY_STOP
+    keys = [f"e:{e}" for e in sorted(entity_ids)] + [f"w:{w}" for w in sorted(names)]
+    return (ANY_KEY, *dict.fromkeys(_key(k) for k in keys))
+
+
+def rare_cap(window_articles: int, p: DedupParams) -> int:
+    """The most articles in a window a key may be found in and still tie reports together."""
+    return max(2, int(p.story_max_key_share * window_articles))
+
+
+def distinctive(df: dict[int, int], window_articles: int, p: DedupParams) -> set[int]:
+    """Keys rare enough in the window to tie reports together ("Iraq" in every article
+    of an Iraq watch is not); none while the window holds too few articles to say."""
+    if window_articles < p.story_min_window_articles:
+        return set()
+    cap = rare_cap(window_articles, p)
+    return {k for k, n in df.items() if k != ANY_KEY and n <= cap}
+
+
+def _key(text: str) -> int:
+    digest = hashlib.blake2b(text.encode("utf-8"), digest_size=8).digest()
+    return int.from_bytes(digest, "little", signed=True)
+
+
+ANY_KEY = _key("*")

@@ -13,9 +13,22 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import lru_cache
 
 import httpx
-from sqlalchemy import func, or_, select
+from sqlalchemy import (
+    Integer,
+    Select,
+    bindparam,
+    delete,
+    func,
+    insert,
+    or_,
+    select,
+    union,
+    union_all,
+    update,
+)
 from sqlalchemy.orm import Session
 
 from monitor.errors import ExtractError, FeedError, FetchError, StageError
@@ -35,10 +48,13 @@ from monitor.pipeline.tag import Tagger
 from monitor.storage.engine import Database
 from monitor.storage.schema import (
     ArticleRow,
+    BandRow,
     EntityRow,
     MatchRow,
     MentionRow,
+    SignatureRow,
     SourceRow,
+    StoryKeyRow,
     StoryRow,
 )
 
@@ -80,6 +96,7 @@ class Context:
     executor: Executor | None = None
     progress: Callable[[str], None] = field(default=lambda _msg: None)
     keep_html: bool = True
+    dedup: dedup.DedupParams = field(default_factory=dedup.DedupParams)
 
 
 @dataclass
@@ -383,9 +400,9 @@ def _record_article(ctx: Context, o: _Outcome, report: ProcessReport) -> None:
         _apply_extraction(row, o.extracted)
         if o.error is not None:
             row.last_error = str(o.error)
-        _link_duplicate(s, row, o.extracted, now)
-        report.duplicates += row.duplicate_of_id is not None
         hits = ctx.tagger.tag(document_text(row.title, row.text))
+        _link_duplicate(ctx, s, row, o.extracted, hits, now)
+        report.duplicates += row.duplicate_of_id is not None
         _store_mentions(s, row, hits)
         report.matched += _store_matches(ctx, s, row, hits, now)
         row.state, row.processed_at = "processed", now
@@ -407,27 +424,259 @@ def _apply_extraction(row: ArticleRow, ex: ExtractedText) -> None:
     row.text_hash = dedup.text_fingerprint(ex.text)
 
 
-def _link_duplicate(s: Session, row: ArticleRow, ex: ExtractedText, now: datetime) -> None:
-    """Link a copy to the earliest article with the same page canonical URL or the same text."""
-    clauses = [ArticleRow.text_hash == row.text_hash]
+# --- duplicates and stories -------------------------------------------------------------
+
+MAX_NEAR_CANDIDATES = 200  # a flooded bucket (shared boilerplate) must not stall a lookup
+# Counting a window's articles stops here: past it, "rare" means under a share of this many,
+# so a busy week costs the same as a quiet one.
+STORY_WINDOW_SAMPLE = 2000
+STORY_KEY_TYPES = frozenset({"armed_group", "state_org", "person", "international_org", "media"})
+
+
+def _link_duplicate(
+    ctx: Context,
+    s: Session,
+    row: ArticleRow,
+    ex: ExtractedText,
+    hits: Sequence[EntityHit],
+    now: datetime,
+) -> None:
+    """Link a copy to its group's original (tiers 1-3), put the article in a story, index it.
+
+    Groups and stories are the connected parts of a symmetric relation, and the original is
+    the earliest published member, so the outcome does not depend on processing order.
+    """
+    p = ctx.dedup
     if ex.canonical_url:
-        canon = dedup.canonical_url(ex.canonical_url)
-        if canon != row.canonical_url:
-            clauses.append(ArticleRow.canonical_url == canon)
-    original = s.scalars(
-        select(ArticleRow)
-        .where(or_(*clauses), ArticleRow.id != row.id, ArticleRow.state == "processed")
-        .order_by(ArticleRow.processed_at, ArticleRow.id)
-        .limit(1)
-    ).first()
-    if original is not None:
-        row.duplicate_of_id = original.duplicate_of_id or original.id
-        row.story_id = original.story_id
+        page = dedup.canonical_url(ex.canonical_url)
+        row.page_canonical_url = page if page != row.canonical_url else None
+    at = _article_time(row)
+    copies = set(_identity_matches(s, row))
+    exact = any(o.text_hash == row.text_hash for o in copies)
+    related: set[ArticleRow] = set()
+    sig = None if exact else dedup.signature(row.text, p)
+    if sig is not None:
+        for other, sim in _near_matches(s, row, sig, p):
+            if dedup.is_duplicate(sim, p):
+                copies.add(other)
+            elif (
+                sim.best >= p.story_similarity and abs(_article_time(other) - at) <= p.story_window
+            ):
+                related.add(other)
+    keys = () if exact else _story_keys(row, hits, p)
+    related |= _story_key_matches(s, row, keys, at, p)
+    _join_group(s, row, {o.duplicate_of_id or o.id for o in copies})
+    _join_story(s, row, {o.story_id for o in copies | related if o.story_id is not None}, now)
+    _index_article(s, row, sig, keys, at)
+
+
+def _article_time(row: ArticleRow) -> datetime:
+    return row.published_at or row.discovered_at
+
+
+def _identity_matches(s: Session, row: ArticleRow) -> list[ArticleRow]:
+    """Tiers 1-2: the same page (canonical URL either way round, a global GUID) or text."""
+    clauses = [
+        ArticleRow.text_hash == row.text_hash,
+        ArticleRow.page_canonical_url == row.canonical_url,
+    ]
+    if row.page_canonical_url:
+        clauses.append(ArticleRow.canonical_url == row.page_canonical_url)
+        clauses.append(ArticleRow.page_canonical_url == row.page_canonical_url)
+    guid = dedup.guid_key(row.guid)
+    if guid is not None:
+        clauses.append(ArticleRow.guid == row.guid)
+        if guid != row.canonical_url and guid.startswith("http"):
+            clauses.append(ArticleRow.canonical_url == guid)
+    # A union of indexed lookups: an OR across columns would scan the table.
+    ids = set(s.scalars(union(*(select(ArticleRow.id).where(c) for c in clauses))))
+    ids.discard(row.id)
+    if not ids:
+        return []
+    return list(
+        s.scalars(select(ArticleRow).where(ArticleRow.id.in_(ids), ArticleRow.state == "processed"))
+    )
+
+
+def _near_matches(
+    s: Session, row: ArticleRow, sig: dedup.Signature, p: dedup.DedupParams
+) -> list[tuple[ArticleRow, dedup.Similarity]]:
+    """Tier 3: articles sharing an LSH bucket, verified on their stored sketches."""
+    ids = s.scalars(
+        select(BandRow.article_id)
+        .where(BandRow.bucket.in_(sig.band_keys), BandRow.article_id != row.id)
+        .distinct()
+        .limit(MAX_NEAR_CANDIDATES)
+    ).all()
+    if not ids:
+        return []
+    found = s.execute(
+        select(ArticleRow, SignatureRow)
+        .join(SignatureRow, SignatureRow.article_id == ArticleRow.id)
+        .where(ArticleRow.id.in_(ids), ArticleRow.state == "processed")
+    ).all()
+    out = []
+    mine = None
+    for other, stored in found:
+        sim = dedup.compare(sig, dedup.Signature(stored.shingles, stored.sketch, ()), p.sketch_size)
+        if dedup.undecided(sim, p):
+            # Rare (a bucket shared, yet no clear call): verify on the stored texts.
+            mine = dedup.text_shingles(row.text, p) if mine is None else mine
+            sim = dedup.exact_compare(mine, dedup.text_shingles(other.text, p))
+        out.append((other, sim))
+    return out
+
+
+def _story_keys(
+    row: ArticleRow, hits: Sequence[EntityHit], p: dedup.DedupParams
+) -> tuple[int, ...]:
+    lead = dedup.story_lead(row.title, row.text, p)
+    # Mention offsets count from the title's first character, as the lead does.
+    ids = frozenset(
+        h.id
+        for h in hits
+        if h.type in STORY_KEY_TYPES and any(m.start < len(lead) for m in h.mentions)
+    )
+    return dedup.story_keys(lead, ids)
+
+
+def _story_key_matches(
+    s: Session, row: ArticleRow, keys: Sequence[int], at: datetime, p: dedup.DedupParams
+) -> set[ArticleRow]:
+    """Articles inside the story window sharing enough of the window's rarer actors and names."""
+    if len(keys) <= p.story_min_shared_keys:
+        return set()
+    in_window = (
+        StoryKeyRow.at >= at - p.story_window,
+        StoryKeyRow.at <= at + p.story_window,
+        StoryKeyRow.article_id != row.id,
+    )
+    window = (at - p.story_window, at + p.story_window, row.id)
+    articles = _window_counts(s, [dedup.ANY_KEY], window, STORY_WINDOW_SAMPLE).get(dedup.ANY_KEY, 0)
+    cap = dedup.rare_cap(articles, p)
+    df = _window_counts(s, [k for k in keys if k != dedup.ANY_KEY], window, cap + 1)
+    rare = dedup.distinctive(df, articles, p)
+    if len(rare) < p.story_min_shared_keys:
+        return set()
+    ids = s.scalars(
+        select(StoryKeyRow.article_id)
+        .where(StoryKeyRow.key.in_(rare), *in_window)
+        .group_by(StoryKeyRow.article_id)
+        .having(func.count() >= p.story_min_shared_keys)
+        .limit(MAX_NEAR_CANDIDATES)
+    ).all()
+    if not ids:
+        return set()
+    return set(s.scalars(select(ArticleRow).where(ArticleRow.id.in_(ids))))
+
+
+_NO_KEY = 0  # pads a statement's key slots; no stored key hashes to it in practice
+_COUNT_SLOTS = 8  # keys per counting statement; padded, so one compiled statement serves
+
+
+@lru_cache(maxsize=4)
+def _window_count_statement(slots: int) -> Select[int, int]:
+    """SELECT key, count(*) over a union of one bounded index range per key slot."""
+    parts = [
+        select(StoryKeyRow.key)
+        .where(
+            StoryKeyRow.key == bindparam(f"k{i}"),
+            StoryKeyRow.at >= bindparam("lo"),
+            StoryKeyRow.at <= bindparam("hi"),
+            StoryKeyRow.article_id != bindparam("me"),
+        )
+        .limit(bindparam("lim", type_=Integer))
+        .subquery()
+        for i in range(slots)
+    ]
+    hits = union_all(*(select(part.c.key) for part in parts)).subquery()
+    return select(hits.c.key, func.count()).group_by(hits.c.key)
+
+
+def _window_counts(
+    s: Session, keys: Sequence[int], window: tuple[datetime, datetime, int], limit: int
+) -> dict[int, int]:
+    """Articles carrying each key in the window, counted up to `limit` (all a caller needs)."""
+    lo, hi, me = window
+    out: dict[int, int] = {}
+    stmt = _window_count_statement(_COUNT_SLOTS)
+    for start in range(0, len(keys), _COUNT_SLOTS):
+        chunk = list(keys[start : start + _COUNT_SLOTS])
+        chunk += [_NO_KEY] * (_COUNT_SLOTS - len(chunk))
+        params = {f"k{i}": k for i, k in enumerate(chunk)}
+        rows = s.execute(stmt, {**params, "lo": lo, "hi": hi, "me": me, "lim": limit})
+        out.update({key: n for key, n in rows if key != _NO_KEY})
+    return out
+
+
+def _original_order(a: ArticleRow) -> tuple[datetime, str]:
+    # Published time first; the canonical URL breaks ties the same way in any order.
+    return (_article_time(a), a.canonical_url)
+
+
+def _join_group(s: Session, row: ArticleRow, roots: set[int]) -> None:
+    """Merge `row` and the groups whose originals are `roots`; the earliest becomes original."""
+    if not roots:
+        row.duplicate_of_id = None
         return
-    story = StoryRow(created_at=now, updated_at=now, title=row.title)
-    s.add(story)
+    heads = list(s.scalars(select(ArticleRow).where(ArticleRow.id.in_(roots))))
+    original = min([*heads, row], key=_original_order)
+    for head in heads:
+        if head is original:
+            continue
+        s.execute(
+            update(ArticleRow)
+            .where(ArticleRow.duplicate_of_id == head.id)
+            .values(duplicate_of_id=original.id)
+            .execution_options(synchronize_session="fetch")
+        )
+        head.duplicate_of_id = original.id
+    original.duplicate_of_id = None
+    if original is not row:
+        row.duplicate_of_id = original.id
+        return
     s.flush()
-    row.story_id = story.id
+
+
+def _join_story(s: Session, row: ArticleRow, story_ids: set[int], now: datetime) -> None:
+    """Put `row` in the story it belongs to; an article bridging stories merges them."""
+    if not story_ids:
+        story = StoryRow(created_at=now, updated_at=now, title=row.title)
+        s.add(story)
+        s.flush()
+        row.story_id = story.id
+        return
+    keep, *merged = sorted(story_ids)
+    if merged:
+        s.execute(
+            update(ArticleRow)
+            .where(ArticleRow.story_id.in_(merged))
+            .values(story_id=keep)
+            .execution_options(synchronize_session="fetch")
+        )
+    row.story_id = keep
+    s.flush()
+    if merged:
+        s.execute(delete(StoryRow).where(StoryRow.id.in_(merged)))
+    s.get_one(StoryRow, keep).updated_at = now
+
+
+def _index_article(
+    s: Session,
+    row: ArticleRow,
+    sig: dedup.Signature | None,
+    keys: Sequence[int],
+    at: datetime,
+) -> None:
+    """Store the sketch, LSH buckets and story keys: the index every process shares."""
+    if sig is not None:
+        s.add(SignatureRow(article_id=row.id, shingles=sig.shingles, sketch=sig.sketch))
+        s.execute(insert(BandRow), [{"bucket": k, "article_id": row.id} for k in sig.band_keys])
+    if keys:
+        s.execute(
+            insert(StoryKeyRow),
+            [{"key": k, "at": at, "article_id": row.id} for k in dict.fromkeys(keys)],
+        )
 
 
 def _store_mentions(s: Session, row: ArticleRow, hits: Sequence[EntityHit]) -> None:

@@ -10,6 +10,7 @@ from typing import Any, ClassVar
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     DateTime,
     Dialect,
     ForeignKey,
@@ -90,6 +91,8 @@ class ArticleRow(Base):
         Index("ix_articles_state", "state"),
         Index("ix_articles_text_hash", "text_hash"),
         Index("ix_articles_source_guid", "source_id", "guid"),
+        Index("ix_articles_duplicate_of_id", "duplicate_of_id"),
+        Index("ix_articles_guid", "guid"),
     )
     id: Mapped[int] = mapped_column(primary_key=True)
     source_id: Mapped[int | None] = mapped_column(ForeignKey("sources.id"))
@@ -112,9 +115,46 @@ class ArticleRow(Base):
     published_at: Mapped[datetime | None]
     extraction_method: Mapped[str | None] = mapped_column(String(40))
     text_hash: Mapped[str | None] = mapped_column(String(64))
+    # The page's own rel=canonical, when it names another URL: an identity key of tier 1.
+    page_canonical_url: Mapped[str | None] = mapped_column(String(2000), index=True)
     duplicate_of_id: Mapped[int | None] = mapped_column(ForeignKey("articles.id"))
     story_id: Mapped[int | None] = mapped_column(ForeignKey("stories.id"), index=True)
     processed_at: Mapped[datetime | None] = mapped_column(index=True)
+
+
+class SignatureRow(Base):
+    """An article's near-duplicate sketch (bottom-k shingle hashes), to verify LSH candidates."""
+
+    __tablename__ = "article_signatures"
+    article_id: Mapped[int] = mapped_column(
+        ForeignKey("articles.id", ondelete="CASCADE"), primary_key=True
+    )
+    shingles: Mapped[int]
+    sketch: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class BandRow(Base):
+    """The LSH index: one row per (MinHash band bucket, article); shared by every process."""
+
+    __tablename__ = "dedup_bands"
+    __table_args__ = ({"sqlite_with_rowid": False},)
+    bucket: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    article_id: Mapped[int] = mapped_column(
+        ForeignKey("articles.id", ondelete="CASCADE"), primary_key=True, autoincrement=False
+    )
+
+
+class StoryKeyRow(Base):
+    """A story key (actor or salient name) of an article, with its time for the story window."""
+
+    __tablename__ = "story_keys"
+    __table_args__ = ({"sqlite_with_rowid": False},)
+    # (key, at) leads the primary key: the window lookup is one index range per key.
+    key: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    at: Mapped[datetime] = mapped_column(primary_key=True)
+    article_id: Mapped[int] = mapped_column(
+        ForeignKey("articles.id", ondelete="CASCADE"), primary_key=True, autoincrement=False
+    )
 
 
 class EntityRow(Base):
@@ -199,3 +239,23 @@ class RunRow(Base):
     finished_at: Mapped[datetime | None]
     status: Mapped[str] = mapped_column(String(20), default="running")
     summary: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class AlertRow(Base):
+    """One immediate alert mail: a batch of a watchlist's new matches for its `alert.query`.
+
+    Each match is alerted once: `MatchRow.alerted_at` is set in the transaction that creates
+    the batch (or when the match is found not to satisfy the alert query).
+    """
+
+    __tablename__ = "alerts"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    watchlist: Mapped[str] = mapped_column(String(200), index=True)
+    created_at: Mapped[datetime]
+    state: Mapped[str] = mapped_column(String(20), default="pending")
+    attempts: Mapped[int] = mapped_column(default=0)
+    next_attempt_at: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(Text)
+    message_id: Mapped[str] = mapped_column(Text)
+    article_ids: Mapped[list[Any]]
+    sent_at: Mapped[datetime | None]
