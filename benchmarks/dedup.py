@@ -2,7 +2,9 @@
 against comparing with every stored sketch (all pairs) where that can run.
 
 Run: .venv/bin/python benchmarks/dedup.py [--sizes 10000,100000,1000000] [--queries 200]
-Prints a table and writes benchmarks/results/dedup.json. SQLite file in a temporary folder;
+    [--store DIR]
+Prints a table and writes benchmarks/results/dedup.json. SQLite file in a temporary folder
+(or, with --store, built once in DIR and copied for each run, as the 1M build is slow);
 the stored articles are synthetic (random band keys and sketches, story keys drawn from a
 Zipf law), bulk-inserted with sqlite3; a hundred of them are real texts whose edited copies
 are then looked up, so the table also shows the index finds what it should.
@@ -15,6 +17,7 @@ import json
 import os
 import platform
 import resource
+import shutil
 import sqlite3
 import sys
 import tempfile
@@ -198,6 +201,11 @@ def main() -> None:
     ap.add_argument("--sizes", default="10000,100000,1000000")
     ap.add_argument("--queries", type=int, default=200)
     ap.add_argument("--all-pairs-up-to", type=int, default=100_000)
+    ap.add_argument(
+        "--store",
+        type=Path,
+        help="keep built stores in this folder and reuse them (each run works on a copy)",
+    )
     args = ap.parse_args()
     rng = np.random.default_rng(7)
     rows = []
@@ -205,9 +213,8 @@ def main() -> None:
         for n in (int(x) for x in args.sizes.split(",")):
             path = Path(tmp) / f"store-{n}.db"
             url = f"sqlite:///{path}"
-            open_database(url).dispose()
             t0 = time.perf_counter()
-            planted = bulk_store(path, n, rng)
+            planted = build_or_reuse(args.store, path, n, rng)
             build_s = time.perf_counter() - t0
             # A fresh process, so its peak RSS is the lookup's, not the bulk build's.
             with get_context("spawn").Pool(1) as pool:
@@ -244,6 +251,28 @@ def main() -> None:
         encoding="utf-8",
     )
     print(f"wrote {RESULTS.relative_to(ROOT)}")
+
+
+def build_or_reuse(store: Path | None, path: Path, n: int, rng: np.random.Generator) -> list[str]:
+    """Build the `n`-article store at `path`, or copy a kept one from `store` (then
+    `build_s` is the copy's time). The copy is what the lookups change."""
+    if store is None:
+        open_database(f"sqlite:///{path}").dispose()
+        return bulk_store(path, n, rng)
+    kept, texts = store / f"store-{n}.db", store / f"store-{n}.planted.json"
+    if not (kept.exists() and texts.exists()):
+        store.mkdir(parents=True, exist_ok=True)
+        building = store / f"store-{n}.building.db"
+        building.unlink(missing_ok=True)
+        open_database(f"sqlite:///{building}").dispose()
+        planted = bulk_store(building, n, rng)
+        building.replace(kept)
+        texts.write_text(json.dumps(planted), encoding="utf-8")
+    shutil.copyfile(kept, path)
+    # Schema changes since the store was built (new indexes) are applied to the copy.
+    open_database(f"sqlite:///{path}").dispose()
+    planted_texts: list[str] = json.loads(texts.read_text(encoding="utf-8"))
+    return planted_texts
 
 
 def print_row(r: dict[str, Any], header: bool) -> None:

@@ -29,7 +29,7 @@ from monitor.delivery.digest import DigestOutcome, DigestPlan
 from monitor.delivery.mailer import FileMailer, Mailer, SmtpMailer
 from monitor.errors import ConfigError, DeliveryError, QueryError
 from monitor.models import DigestContent, Entity
-from monitor.pipeline import runner
+from monitor.pipeline import fetch, runner
 from monitor.pipeline.match import compile_query
 from monitor.pipeline.tag import Tagger, compile_entities, find_candidates
 from monitor.storage.engine import Database, open_database
@@ -85,10 +85,22 @@ def build(
     db = open_database(settings.database)
     policy = settings.fetch.policy()
     n = workers if workers is not None else (os.cpu_count() or 1)
+    watchlists = [
+        runner.WatchlistSpec(
+            w.name,
+            compile_query(w.query),
+            None if w.sources == "all" else frozenset(w.sources),
+        )
+        for w in settings.watchlists
+    ]
     executor: Executor | None = None
     if n > 1:
+        # Workers extract, tag and match (the stages are pure); this process only stores.
         executor = ProcessPoolExecutor(
-            max_workers=n, mp_context=multiprocessing.get_context("spawn")
+            max_workers=n,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=runner.init_worker,
+            initargs=(tagger, watchlists),
         )
 
     def http_client() -> httpx.AsyncClient:
@@ -100,24 +112,19 @@ def build(
     ctx = runner.Context(
         db=db,
         sources=[
-            runner.SourceSpec(s.name, s.url, s.interval, s.user_agent)
+            runner.SourceSpec(s.name, s.url, s.interval, s.user_agent, s.is_adaptive())
             for s in settings.sources
             if s.enabled
         ],
-        watchlists=[
-            runner.WatchlistSpec(
-                w.name,
-                compile_query(w.query),
-                None if w.sources == "all" else frozenset(w.sources),
-            )
-            for w in settings.watchlists
-        ],
+        watchlists=watchlists,
         tagger=tagger,
         entity_rows=[(e.id, e.name, e.type) for e in entities],
         policy=policy,
         clock=clock,
         http_client=http_client,
         executor=executor,
+        keep_html_days=settings.fetch.keep_html_days,
+        robots=fetch.RobotsCache(policy) if settings.fetch.obey_robots_txt else None,
         progress=progress or (lambda msg: log.info(msg)),
         dedup=settings.dedup.params(),
     )
@@ -241,11 +248,13 @@ def poll_now(app: App, source: str | None = None) -> runner.PollReport:
     return result["r"]
 
 
-def process_now(app: App) -> runner.ProcessReport:
+def process_now(app: App, *, reextract: bool = False) -> runner.ProcessReport:
+    """Process pending articles; with `reextract`, redo extraction from stored HTML instead."""
     result: dict[str, runner.ProcessReport] = {}
 
     def job() -> dict[str, Any]:
-        result["r"] = rep = runner.process(app.ctx)
+        step = runner.reextract if reextract else runner.process
+        result["r"] = rep = step(app.ctx)
         return {"processed": rep.processed, "duplicates": rep.duplicates, "failed": rep.failed}
 
     _record_run(app, "process", job)

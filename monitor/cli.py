@@ -160,11 +160,14 @@ def cmd_poll(args: argparse.Namespace) -> int:
 def cmd_process(args: argparse.Namespace) -> int:
     """Fetch, extract, dedupe, tag and match every pending article now.
 
+    With --reextract, re-run extraction, tagging and matching on the stored raw HTML of
+    processed articles (after an upgrade, or a changed entity list), without refetching.
     Example: monitor process
+             monitor process --reextract
     """
     app = _build(args, progress=_progress)
     try:
-        rep = appmod.process_now(app)
+        rep = appmod.process_now(app, reextract=args.reextract)
     finally:
         app.close()
     print(f"processed {rep.processed}: {rep.duplicates} duplicate(s), {rep.matched} match(es)")
@@ -517,7 +520,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p = _add(sub, "poll", cmd_poll, "poll sources now")
     p.add_argument("--source", help="only this source (by name)")
-    _add(sub, "process", cmd_process, "process pending articles now")
+    p = _add(sub, "process", cmd_process, "process pending articles now")
+    p.add_argument(
+        "--reextract", action="store_true", help="redo extraction from stored HTML, no refetch"
+    )
     p = _add(sub, "digest", cmd_digest, "render or send a watchlist's digest")
     p.add_argument("watchlist")
     p.add_argument("--since", type=_parse_time, help="start (ISO 8601 or 24h/7d back)")

@@ -78,9 +78,13 @@ class FetchSettings(_Strict):
     allow_private_networks: bool = Field(
         False, description="allow loopback/private addresses (tests, the demo, intranets)"
     )
+    obey_robots_txt: bool = Field(True, description="consult robots.txt before article pages")
+    keep_html_days: int = Field(
+        30, ge=0, description="days raw page HTML is kept for re-extraction (0: none)"
+    )
 
     def policy(self) -> FetchPolicy:
-        return FetchPolicy(**self.model_dump())
+        return FetchPolicy(**self.model_dump(exclude={"obey_robots_txt", "keep_html_days"}))
 
 
 class SmtpSettings(_Strict):
@@ -144,6 +148,15 @@ class SourceSettings(_Strict):
     interval: timedelta = timedelta(minutes=15)
     user_agent: str | None = None
     enabled: bool = True
+    adaptive: bool | None = Field(
+        None, description="learn the interval from how often the source publishes"
+    )
+
+    def is_adaptive(self) -> bool:
+        """Adaptive unless said otherwise, or unless an `interval` was written (an override)."""
+        if self.adaptive is not None:
+            return self.adaptive
+        return "interval" not in self.model_fields_set
 
     @field_validator("url")
     @classmethod

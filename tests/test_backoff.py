@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from monitor.pipeline.backoff import next_check
+from monitor.pipeline.backoff import adaptive_interval, next_check
 
 NOW = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 M = timedelta(minutes=1)
@@ -118,3 +118,57 @@ def test_keeps_the_timezone_of_now() -> None:
 def test_bad_arguments(error_count: int, interval: timedelta) -> None:
     with pytest.raises(ValueError):
         next_check(NOW, error_count=error_count, interval=interval)
+
+
+@pytest.mark.parametrize(
+    ("error_count", "fresh_for_s", "expected"),
+    [
+        (0, 3600.0, 1 * H),  # max-age / Expires / <ttl> longer than the interval: honoured
+        (0, 60.0, 15 * M),  # shorter: the interval wins (never polled more often)
+        (0, 10 * 86400.0, 24 * H),  # a year-long max-age still comes back within the cap
+        (0, None, 15 * M),
+        (0, 0.0, 15 * M),
+        (1, 3600.0, 7.5 * M),  # freshness says nothing about errors: back-off alone
+    ],
+)
+def test_freshness_floor(error_count: int, fresh_for_s: float | None, expected: timedelta) -> None:
+    got = next_check(
+        NOW, error_count=error_count, interval=15 * M, fresh_for_s=fresh_for_s, rand=low
+    )
+    assert abs((got - NOW) - expected) < timedelta(milliseconds=1)
+
+
+def ago(*deltas: timedelta) -> list[datetime | None]:
+    return [NOW - d for d in deltas]
+
+
+@pytest.mark.parametrize(
+    ("published", "expected"),
+    [
+        ([], 15 * M),  # nothing dated: the configured interval
+        ([None, None], 15 * M),
+        # a wire service: 20 items over the last 2 h -> gap 6 min -> half is under the floor
+        (ago(*(i * 6 * M for i in range(20))), 5 * M),
+        # 10 items over the last 10 h (all in the window): gap 1 h -> every 30 min
+        (ago(*(i * H for i in range(1, 11))), 30 * M),
+        # a daily blog: 7 in the window, older ones listed too -> gap 1 day -> 12 h
+        (ago(*(H + d * 24 * H for d in range(14))), 12 * H),
+        # a weekly: one item in the week, older listed -> 7 d / 1 / 2, capped at 24 h
+        (ago(2 * 24 * H, 9 * 24 * H, 16 * 24 * H), 24 * H),
+        # dated, but nothing in the last week: the cap
+        (ago(30 * 24 * H, 60 * 24 * H), 24 * H),
+        # a single item minutes old: the span counts at least 1 h -> 30 min
+        (ago(2 * M), 30 * M),
+        # future dates are ignored (timezone typos)
+        ([NOW + 5 * H, NOW + 6 * H], 15 * M),
+    ],
+)
+def test_adaptive_interval(published: list[datetime | None], expected: timedelta) -> None:
+    got = adaptive_interval(published, now=NOW, base=15 * M)
+    assert abs(got - expected) < timedelta(seconds=1)
+
+
+def test_adaptive_interval_bounds_are_parameters() -> None:
+    busy = ago(*(i * M for i in range(50)))
+    assert adaptive_interval(busy, now=NOW, base=H, lo=2 * M) == 2 * M
+    assert adaptive_interval(ago(90 * 24 * H), now=NOW, base=H, hi=6 * H) == 6 * H

@@ -221,3 +221,18 @@ def test_entities_candidates_from_stored_articles(
     assert code == 0
     assert "Saraya Awliya al-Dam" in out and "Abu Turab al-Husseini" in out
     assert "Kataib Hezbollah" not in out  # already in the list
+
+
+def test_process_reextract_uses_stored_html(
+    tmp_path: Path, config: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    html = (
+        "<html><body><nav>Home | World</nav><article><h1>Rockets</h1><p>"
+        + KH_TEXT * 4
+        + "</p></article></body></html>"
+    )
+    f = tmp_path / "h.jsonl"
+    f.write_text(json.dumps({"url": "https://example.org/h", "title": "Rockets", "html": html}))
+    assert run(capsys, "--config", str(config), "import", str(f))[0] == 0
+    code, out, _ = run(capsys, "--config", str(config), "process", "--reextract")
+    assert code == 0 and out.startswith("processed 1:")

@@ -10,12 +10,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 from sqlalchemy import delete, func, select
 
 from monitor import app as appmod
 from monitor.config import load_settings
-from monitor.pipeline import dedup
+from monitor.pipeline import dedup, runner
 from monitor.pipeline.runner import ImportRecord, import_articles
 from monitor.storage.schema import (
     ArticleRow,
@@ -331,3 +332,53 @@ def test_page_canonical_links_either_way_round(
     got = groups(app, [{"url": main.url}, {"url": mirror.url}])
     assert got[mirror.url][1] == got[main.url][0]
     assert got[mirror.url][2] == got[main.url][2]
+
+
+# --- speed-ups that must not change a result ----------------------------------------------
+
+
+@pytest.mark.parametrize(("num_perm", "seed"), [(96, 1), (24, 2)])
+def test_vectorised_minhash_is_datasketchs(num_perm: int, seed: int) -> None:
+    """Stored band keys stay valid: the vectorised MinHash equals datasketch's, bit for bit."""
+    from datasketch import MinHash  # type: ignore[import-untyped]
+
+    texts = [fixture_text(r) for r in MANIFEST[:8]]
+    sets = [dedup.text_shingles(t, P) for t in texts]
+    rng = np.random.default_rng(5)
+    sets += [
+        np.unique(rng.integers(0, 2**32, n, dtype=np.uint64).astype(np.uint32))
+        for n in (1, 7, 3000)
+    ]
+    for hashes in sets:
+        m = MinHash(
+            num_perm=num_perm,
+            seed=seed,
+            hashfunc=int,
+            scheme="affine32",
+            permutations=dedup._permutations(num_perm, seed),
+        )
+        m.update_batch(hashes.tolist())
+        expected = np.asarray(m.hashvalues, dtype=np.uint32)
+        assert np.array_equal(dedup._minhash(hashes, num_perm, seed), expected)
+
+
+@pytest.mark.parametrize("share", [0.2, 0.05, 0.5])
+def test_bounded_window_counts_pick_the_same_rare_keys(share: float) -> None:
+    """Keys counted to one past the largest rare cap, and the window's articles only as far
+    as the keys' counts need, give the rare keys a full count (to the sample) would give."""
+    p = dedup.DedupParams(story_max_key_share=share)
+    sample = runner.STORY_WINDOW_SAMPLE
+    key_limit = dedup.rare_cap(sample, p) + 1
+    rng = np.random.default_rng(11)
+    for _ in range(3000):
+        window = int(rng.choice([0, 5, 9, 10, 11, 50, 400, 1999, 2000, 2001, 30_000]))
+        window = max(0, window + int(rng.integers(-3, 4)))
+        true = {k: int(rng.integers(1, max(window, 1) + 1)) for k in range(int(rng.integers(1, 8)))}
+        articles = min(window, sample)
+        cap = dedup.rare_cap(articles, p)
+        before = dedup.distinctive({k: min(n, cap + 1) for k, n in true.items()}, articles, p)
+        counted = {k: min(n, key_limit) for k, n in true.items()}
+        need = runner._articles_needed(max(counted.values()), p)
+        assert need <= sample
+        after = dedup.distinctive(counted, min(window, need), p)
+        assert after == before, (window, true)

@@ -240,3 +240,43 @@ def test_decoded_text_is_not_re_decoded_by_a_charset_declaration(prefix: str) ->
     result = extract(html, url="https://x.example/a/b", min_chars=50, now=NOW)
     assert (result.title, result.site_name) == ("عنوان الخبر", "موقع")
     assert result.text.startswith("قال المتحدث")
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("https://news.example/2023/11/30/militia-strike/", datetime(2023, 11, 30, tzinfo=UTC)),
+        ("https://news.example/world/2024/5/3/story.html", datetime(2024, 5, 3, tzinfo=UTC)),
+        ("https://news.example/2024-05-03-iraq-vote", datetime(2024, 5, 3, tzinfo=UTC)),
+        ("https://news.example/archive/20240503/iraq.html", datetime(2024, 5, 3, tzinfo=UTC)),
+        ("https://news.example/2024/02/30/impossible", None),  # no such day
+        ("https://news.example/2024/13/01/x", None),
+        ("https://news.example/1970/01/01/placeholder", None),  # outside the sane window
+        ("https://news.example/2031/01/01/future", None),
+        ("https://news.example/story/123456789", None),
+        ("https://news.example/iraq?date=2024/05/03", None),  # the path only, not the query
+        ("https://news.example/world/2024/story", None),  # a year alone is not a day
+        ("http://[bad", None),
+    ],
+)
+def test_date_from_url(url: str, expected: datetime | None) -> None:
+    assert extract_module.date_from_url(url, now=NOW) == expected
+
+
+FEED_DATE = datetime(2024, 5, 3, 9, 30, tzinfo=UTC)
+PAGE_DATE = datetime(2024, 5, 3, 8, 0, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("feed", "page", "url", "expected"),
+    [
+        (FEED_DATE, PAGE_DATE, "https://x.example/2024/05/01/a", (FEED_DATE, "feed")),
+        (None, PAGE_DATE, "https://x.example/2024/05/01/a", (PAGE_DATE, "page")),
+        (None, None, "https://x.example/2024/05/01/a", (datetime(2024, 5, 1, tzinfo=UTC), "url")),
+        (None, None, "https://x.example/a", (None, None)),
+    ],
+)
+def test_choose_published_trusts_feed_then_page_then_url(
+    feed: datetime | None, page: datetime | None, url: str, expected: tuple[object, object]
+) -> None:
+    assert extract_module.choose_published(feed, page, url, now=NOW) == expected

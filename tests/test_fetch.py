@@ -19,9 +19,11 @@ from monitor.models import FetchPolicy, HttpResponse, Validators
 from monitor.pipeline.fetch import (
     FEED_ACCEPT,
     HostLimiter,
+    RobotsCache,
     check_url,
     decode_html,
     fetch,
+    freshness_s,
     is_public_address,
     parse_retry_after,
     robots_allows,
@@ -570,3 +572,111 @@ def test_robots_crawl_delay_and_url() -> None:
     assert robots_crawl_delay(ROBOTS, "OtherBot/1") == 3.0
     assert robots_crawl_delay("", "monitor/0.1") is None
     assert robots_url("https://site.example:8443/a/b?c=d") == "https://site.example:8443/robots.txt"
+
+
+def robots_checks(
+    server: LoopbackServer, paths: list[str], cache: RobotsCache | None = None
+) -> list[bool]:
+    robots = cache or RobotsCache(LOCAL)
+
+    async def go() -> list[bool]:
+        async with httpx.AsyncClient(trust_env=False) as client:
+            checks = (robots.allows(client, server.url(p), "monitor/0.1") for p in paths)
+            return list(await asyncio.gather(*checks))
+
+    return asyncio.run(go())
+
+
+def robots_requests(server: LoopbackServer) -> int:
+    return sum(1 for r in server.requests if r.path == "/robots.txt")
+
+
+def test_robots_cache_fetches_once_per_host_for_concurrent_pages(server: LoopbackServer) -> None:
+    server.route("/robots.txt", Reply(body=ROBOTS.encode(), content_type="text/plain", delay_s=0.1))
+    got = robots_checks(server, ["/news/1", "/no-monitor/2", "/news/3", "/private/4"])
+    assert got == [True, False, True, True]
+    assert robots_requests(server) == 1
+
+
+@pytest.mark.parametrize(
+    ("reply", "allowed"),
+    [
+        (Reply(status=404), True),  # RFC 9309: unavailable (4xx) = no rules
+        (Reply(status=403), True),
+        (Reply(status=500), False),  # unreachable (5xx) = disallow all, for now
+        (Reply(status=503, headers={"Retry-After": "60"}), False),
+        (Reply(status=429), False),
+        (Reply.redirect("/real-robots.txt"), False),  # followed: it disallows everything
+    ],
+)
+def test_robots_cache_status_rules(server: LoopbackServer, reply: Reply, allowed: bool) -> None:
+    server.route("/robots.txt", reply)
+    server.route("/real-robots.txt", Reply(body=b"User-agent: *\nDisallow: /\n"))
+    assert robots_checks(server, ["/news/1"]) == [allowed]
+
+
+def test_robots_cache_timeout_disallows_then_retries_sooner(server: LoopbackServer) -> None:
+    now = [0.0]
+    policy = FetchPolicy(allow_private_networks=True, timeout_s=0.3)
+    cache = RobotsCache(policy, ttl_s=3600, retry_s=60, clock=lambda: now[0])
+    server.route("/robots.txt", Reply(body=b"", delay_s=2.0))
+    assert robots_checks(server, ["/a"], cache) == [False]
+    server.route("/robots.txt", Reply(body=b"User-agent: *\nDisallow: /b\n"))
+    now[0] = 30.0
+    assert robots_checks(server, ["/a"], cache) == [False]  # still the cached failure
+    now[0] = 61.0
+    assert robots_checks(server, ["/a", "/b"], cache) == [True, False]
+    now[0] = 3000.0
+    assert robots_checks(server, ["/a"], cache) == [True]
+    assert robots_requests(server) == 2  # cached for ttl_s once it worked
+
+
+def test_robots_cache_caps_the_file_and_keys_by_port(server: LoopbackServer) -> None:
+    huge = b"User-agent: *\nDisallow: /\n" + b"#" * 2_000_000
+    server.route("/robots.txt", Reply(body=huge))
+    assert robots_checks(server, ["/news/1"]) == [True]  # absurd file ignored, not a block
+    assert robots_url(server.url("/x")) == server.url("/robots.txt")
+
+
+@pytest.mark.parametrize(
+    ("headers", "expected"),
+    [
+        ({"cache-control": "max-age=600"}, 600.0),
+        ({"cache-control": "public, max-age=3600, must-revalidate"}, 3600.0),
+        ({"cache-control": 'max-age="120"'}, 120.0),
+        ({"cache-control": "s-maxage=900"}, None),  # shared caches only; we are not one
+        ({"cache-control": "no-cache, max-age=600"}, None),
+        ({"cache-control": "no-store"}, None),
+        ({"cache-control": "max-age=0"}, 0.0),
+        # Expires against the server's Date (no clock skew)
+        (
+            {"expires": "Tue, 01 Dec 2026 07:00:00 GMT", "date": "Tue, 01 Dec 2026 06:00:00 GMT"},
+            3600.0,
+        ),
+        (
+            {"expires": "Tue, 01 Dec 2026 05:00:00 GMT", "date": "Tue, 01 Dec 2026 06:00:00 GMT"},
+            0.0,
+        ),
+        ({"expires": "0", "date": "Tue, 01 Dec 2026 06:00:00 GMT"}, None),  # "already expired"
+        # max-age beats Expires (RFC 9111 5.3)
+        (
+            {
+                "cache-control": "max-age=60",
+                "expires": "Tue, 01 Dec 2026 07:00:00 GMT",
+                "date": "Tue, 01 Dec 2026 06:00:00 GMT",
+            },
+            60.0,
+        ),
+        ({}, None),
+    ],
+)
+def test_freshness(headers: dict[str, str], expected: float | None) -> None:
+    assert freshness_s(headers) == expected
+
+
+def test_robots_cache_serves_several_event_loops(server: LoopbackServer) -> None:
+    server.route("/robots.txt", Reply(body=b"User-agent: *\nDisallow: /x\n", delay_s=0.05))
+    cache = RobotsCache(LOCAL)
+    assert robots_checks(server, ["/a", "/x"], cache) == [True, False]
+    assert robots_checks(server, ["/x", "/b"], cache) == [False, True]  # a new asyncio.run
+    assert robots_requests(server) == 1

@@ -120,12 +120,21 @@ def _result(best: _Candidate, document: Any, html: str, url: str, now: datetime)
         title=title,
         text=best.text,
         method=best.method,
-        published_at=_sane(meta.published_at or _parse_date(getattr(document, "date", None)), now),
+        published_at=_sane(meta.published_at or _page_date(document, url, now), now),
         author=_one_line(getattr(document, "author", None)) or None,
         language=meta.language or _language(getattr(document, "language", None)),
         site_name=_one_line(getattr(document, "sitename", None)) or meta.site_name,
         canonical_url=meta.canonical_url,
     )
+
+
+def _page_date(document: Any, url: str, now: datetime) -> datetime | None:
+    """trafilatura's date, unless it merely read it off the URL (then the URL gets the credit)."""
+    found = _parse_date(getattr(document, "date", None))
+    from_url = date_from_url(url, now=now)
+    if found is not None and from_url is not None and found.date() == from_url.date():
+        return None
+    return found
 
 
 # --- page metadata -------------------------------------------------------------------------
@@ -259,6 +268,42 @@ def _parse_date(value: object) -> datetime | None:
     except ValueError:
         return None
     return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).astimezone(UTC)
+
+
+# /2026/11/30/, /2026-11-30-slug, /20261130/: a date path segment, as news CMSs write them.
+_URL_DATE_RES = (
+    re.compile(r"/((?:19|20)\d\d)[/-](0?[1-9]|1[0-2])[/-](0?[1-9]|[12]\d|3[01])(?=[/_.-]|$)"),
+    re.compile(r"/((?:19|20)\d\d)(0[1-9]|1[0-2])(0[1-9]|[12]\d|3[01])(?=[/_.-]|$)"),
+)
+
+
+def date_from_url(url: str, *, now: datetime | None = None) -> datetime | None:
+    """The publication day a URL path spells (midnight UTC), if any and if plausible."""
+    try:
+        path = urlsplit(url).path
+    except ValueError:
+        return None
+    for pattern in _URL_DATE_RES:
+        for m in pattern.finditer(path):
+            try:
+                day = datetime(int(m[1]), int(m[2]), int(m[3]), tzinfo=UTC)
+            except ValueError:  # 2026/02/30
+                continue
+            return _sane(day, now or datetime.now(UTC))
+    return None
+
+
+def choose_published(
+    feed: datetime | None, page: datetime | None, url: str, *, now: datetime | None = None
+) -> tuple[datetime | None, str | None]:
+    """The article's publication time and where it came from, in order of trust:
+    the feed entry ("feed"), the page's metadata ("page"), the URL's date path ("url")."""
+    if feed is not None:
+        return feed, "feed"
+    if page is not None:
+        return page, "page"
+    from_url = date_from_url(url, now=now)
+    return (from_url, "url") if from_url is not None else (None, None)
 
 
 def _sane(moment: datetime | None, now: datetime) -> datetime | None:

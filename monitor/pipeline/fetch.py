@@ -155,6 +155,29 @@ def _parse_http_date(value: str | None) -> datetime | None:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
+_MAX_AGE_RE = re.compile(r"(?:^|,)\s*max-age\s*=\s*\"?(\d+)", re.I)
+_NO_FRESHNESS_RE = re.compile(r"(?:^|,)\s*(?:no-cache|no-store)\b", re.I)
+
+
+def freshness_s(headers: Mapping[str, str]) -> float | None:
+    """Seconds the response says it stays fresh: Cache-Control max-age, else Expires - Date.
+
+    None when the server says nothing usable (or no-cache/no-store: ask every time). Headers
+    have lower-case names. Expires is measured against the server's own Date (no clock skew);
+    an Expires in the past, or unparsable, gives 0 / None as RFC 9111 reads it.
+    """
+    control = headers.get("cache-control", "")
+    if _NO_FRESHNESS_RE.search(control):
+        return None
+    match = _MAX_AGE_RE.search(control)
+    if match:
+        return float(match.group(1))
+    expires = _parse_http_date(headers.get("expires"))
+    if expires is None:
+        return None
+    return max(0.0, (expires - _server_now(headers)).total_seconds())
+
+
 def parse_retry_after(value: str | None, *, now: datetime) -> float | None:
     """Seconds to wait from a Retry-After value (delta-seconds or HTTP-date); None if unusable."""
     if value is None or not value.strip():
@@ -361,6 +384,78 @@ def robots_crawl_delay(robots_txt: str, user_agent: str) -> float | None:
 
 def _product_token(user_agent: str) -> str:
     return user_agent.split("/", 1)[0].split(" ", 1)[0] or "*"
+
+
+ROBOTS_MAX_BYTES = 512_000  # RFC 9309: crawlers must parse at least 500 KiB
+ROBOTS_TTL_S = 24 * 3600.0  # RFC 9309: a cached robots.txt should not be used past 24 h
+_ROBOTS_UNREACHABLE = None  # sentinel text: the server failed, so assume "disallow all"
+
+
+class RobotsCache:
+    """robots.txt per host (scheme://host:port), fetched once and kept for `ttl_s`.
+
+        robots = RobotsCache(policy)
+        if not await robots.allows(client, url, user_agent):
+            ...  # BlockedURLError, fall back to the feed's text
+
+    RFC 9309 reading: 2xx = the rules; 4xx (and a missing file) = allow everything; 5xx, a
+    timeout or a network error = disallow everything until the next try, which comes after
+    `retry_s` rather than `ttl_s`. Concurrent pages of one host wait on a single download.
+    One cache may serve many cycles (event loops). `clock` is injectable (monotonic seconds).
+    """
+
+    def __init__(
+        self,
+        policy: FetchPolicy,
+        *,
+        ttl_s: float = ROBOTS_TTL_S,
+        retry_s: float = 600.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._policy = FetchPolicy(
+            **{**policy.__dict__, "max_bytes": min(policy.max_bytes, ROBOTS_MAX_BYTES)}
+        )
+        self._ttl_s = ttl_s
+        self._retry_s = retry_s
+        self._clock = clock
+        self._texts: dict[str, tuple[float, str | None]] = {}
+        self._locks: dict[str, asyncio.Lock] = {}
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    async def allows(self, client: httpx.AsyncClient, url: str, user_agent: str) -> bool:
+        """True if the robots.txt of `url`'s host lets `user_agent` fetch it."""
+        text = await self.text_for(client, url)
+        if text is _ROBOTS_UNREACHABLE:
+            return False
+        return robots_allows(text, url, user_agent)
+
+    async def text_for(self, client: httpx.AsyncClient, url: str) -> str | None:
+        """The cached robots.txt text for `url` ("" = no rules; None = server unreachable)."""
+        key = robots_url(url)
+        loop = asyncio.get_running_loop()
+        if loop is not self._loop:  # kept across cycles: each asyncio.run has its own loop
+            self._loop, self._locks = loop, {}
+        lock = self._locks.setdefault(key, asyncio.Lock())
+        async with lock:
+            cached = self._texts.get(key)
+            if cached is not None and cached[0] > self._clock():
+                return cached[1]
+            text = await self._download(client, key)
+            keep = self._retry_s if text is _ROBOTS_UNREACHABLE else self._ttl_s
+            self._texts[key] = (self._clock() + keep, text)
+            return text
+
+    async def _download(self, client: httpx.AsyncClient, robots: str) -> str | None:
+        try:
+            resp = await fetch(client, robots, self._policy, accept="text/plain, */*;q=0.5")
+        except TooLargeError:
+            return ""  # an absurd robots.txt: treat as absent rather than block the host
+        except FetchError as exc:
+            status = getattr(exc, "status", None)
+            if status is not None and 400 <= status < 500 and status != 429:
+                return ""
+            return _ROBOTS_UNREACHABLE
+        return decode_html(resp.body, resp.headers.get("content-type"))
 
 
 # --- politeness ----------------------------------------------------------------------------

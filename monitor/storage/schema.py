@@ -70,6 +70,9 @@ class SourceRow(Base):
     last_polled_at: Mapped[datetime | None]
     last_success_at: Mapped[datetime | None]
     items_seen: Mapped[int] = mapped_column(default=0)
+    # The polling interval learned from how often the source publishes, and its feed's <ttl>.
+    poll_interval_s: Mapped[int | None]
+    feed_ttl_s: Mapped[int | None]
 
 
 class StoryRow(Base):
@@ -113,6 +116,7 @@ class ArticleRow(Base):
     author: Mapped[str | None] = mapped_column(Text)
     language: Mapped[str | None] = mapped_column(String(20))
     published_at: Mapped[datetime | None]
+    date_source: Mapped[str | None] = mapped_column(String(10))  # feed, page or url
     extraction_method: Mapped[str | None] = mapped_column(String(40))
     text_hash: Mapped[str | None] = mapped_column(String(64))
     # The page's own rel=canonical, when it names another URL: an identity key of tier 1.

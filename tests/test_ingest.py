@@ -1,0 +1,446 @@
+"""Polling and fetching through the runner, against the scripted loopback server and real storage.
+
+The clock is injected: back-off, Retry-After, cache lifetimes and adaptive intervals are read off
+`sources.next_check_at` and the clock is moved there, so nothing sleeps on the wall clock.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import time
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from email.utils import format_datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import delete, select
+
+from monitor import app as appmod
+from monitor.config import load_settings
+from monitor.pipeline import runner
+from monitor.storage.schema import ArticleRow, MatchRow, MentionRow, SourceRow
+from tests.conftest import REPO, SEED_CORPUS, Clock
+from tests.loopback import LoopbackServer, Reply
+
+M = timedelta(minutes=1)
+H = timedelta(hours=1)
+
+
+def page(
+    title: str, *, meta_date: str | None = None, seed: str = "000_e0c75502fd1a1903.txt"
+) -> bytes:
+    paras = [p.strip() for p in (SEED_CORPUS / seed).read_text("utf-8").split("\n") if len(p) > 60]
+    body = "".join(f"<p>{html.escape(p)}</p>" for p in paras[:12])
+    meta = f'<meta property="article:published_time" content="{meta_date}">' if meta_date else ""
+    return (
+        f"<!doctype html><html lang='en'><head><title>{html.escape(title)}</title>{meta}</head>"
+        f"<body><article><h1>{html.escape(title)}</h1>{body}</article></body></html>"
+    ).encode()
+
+
+def rss(items: list[tuple[str, datetime | None]], *, ttl: int | None = None) -> bytes:
+    out = "".join(
+        f"<item><title>Item {i}</title><link>{url}</link><guid>{url}</guid>"
+        + (f"<pubDate>{format_datetime(when)}</pubDate>" if when else "")
+        + f"<description>Feed summary of item {i}, a short text.</description></item>"
+        for i, (url, when) in enumerate(items)
+    )
+    ttl_tag = f"<ttl>{ttl}</ttl>" if ttl is not None else ""
+    return (
+        '<?xml version="1.0"?><rss version="2.0"><channel><title>Feed</title>'
+        f"<link>http://example.org/</link>{ttl_tag}{out}</channel></rss>"
+    ).encode()
+
+
+@pytest.fixture
+def make_app(
+    tmp_path: Path, database_url: str, http_server: LoopbackServer, clock: Clock
+) -> Iterator[Any]:
+    apps: list[appmod.App] = []
+
+    def build(
+        fetch: dict[str, Any] | None = None,
+        workers: int = 1,
+        watchlists: list[dict[str, Any]] | None = None,
+        **source: Any,
+    ) -> appmod.App:
+        cfg = {
+            "database": database_url,
+            "entities": str(REPO / "config" / "entities.yaml"),
+            "reports_dir": str(tmp_path / "reports"),
+            "fetch": {"allow_private_networks": True, "timeout_s": 5, **(fetch or {})},
+            "sources": [
+                {
+                    k: v
+                    for k, v in {
+                        "name": "Wire",
+                        "url": http_server.url("/feed.xml"),
+                        "interval": "15m",
+                        **source,
+                    }.items()
+                    if v is not None  # interval=None: leave it out (then it adapts)
+                }
+            ],
+            "watchlists": watchlists or [],
+        }
+        path = tmp_path / "monitor.yaml"
+        path.write_text(json.dumps(cfg), encoding="utf-8")
+        app = appmod.build(load_settings(path), clock=clock, mailer=None, workers=workers)
+        apps.append(app)
+        return app
+
+    yield build
+    for app in apps:
+        app.close()
+
+
+def source_row(app: appmod.App) -> SourceRow:
+    with app.db.session() as s:
+        row = s.scalars(select(SourceRow)).one()
+        s.expunge(row)
+        return row
+
+
+def articles(app: appmod.App) -> list[ArticleRow]:
+    with app.db.session() as s:
+        rows = list(s.scalars(select(ArticleRow).order_by(ArticleRow.id)))
+        for r in rows:
+            s.expunge(r)
+        return rows
+
+
+def feed_requests(server: LoopbackServer) -> int:
+    return sum(1 for r in server.requests if r.path == "/feed.xml")
+
+
+def delay(app: appmod.App, clock: Clock) -> timedelta:
+    nxt = source_row(app).next_check_at
+    assert nxt is not None
+    return nxt.replace(tzinfo=clock.now.tzinfo) - clock.now
+
+
+# --- errors and back-off -----------------------------------------------------------------
+
+
+def test_500_streak_backs_off_capped_then_recovers(
+    make_app: Any, http_server: LoopbackServer, clock: Clock
+) -> None:
+    http_server.route("/feed.xml", Reply(status=500, body=b"oops"))
+    app = make_app()
+    delays = []
+    for n in range(1, 13):
+        report = runner.poll(app.ctx)
+        assert report.failed and "HTTP 500" in report.failed["Wire"]
+        d = delay(app, clock)
+        ceiling = min(15 * M * 2 ** (n - 1), 24 * H)
+        assert ceiling / 2 <= d <= ceiling, (n, d)
+        delays.append(d)
+        assert runner.poll(app.ctx).polled == 0  # not due before its next check
+        clock.now += d
+    assert max(delays) <= 24 * H and delays[-1] >= 12 * H  # grew to the cap, never stopped
+    row = source_row(app)
+    assert row.error_count == 12 and "HTTP 500" in (row.last_error or "")
+
+    http_server.route("/feed.xml", Reply(body=rss([]), content_type="application/rss+xml"))
+    assert runner.poll(app.ctx).failed == {}
+    row = source_row(app)
+    assert row.error_count == 0 and row.last_error is None and row.last_status == 200
+    assert 15 * M <= delay(app, clock) <= 16.5 * M  # back to the normal rhythm
+
+
+def test_429_retry_after_is_kept_even_by_a_forced_poll(
+    make_app: Any, http_server: LoopbackServer, clock: Clock
+) -> None:
+    http_server.route("/feed.xml", Reply(status=429, headers={"Retry-After": "7200"}))
+    app = make_app()
+    assert "429" in runner.poll(app.ctx).failed["Wire"]
+    assert delay(app, clock) >= 2 * H
+    clock.advance(minutes=30)
+    assert runner.poll(app.ctx, force=True).polled == 0  # a promise to the server
+    assert feed_requests(http_server) == 1
+    http_server.route("/feed.xml", Reply(body=rss([]), content_type="application/rss+xml"))
+    clock.advance(minutes=91)
+    assert runner.poll(app.ctx).polled == 1 and feed_requests(http_server) == 2
+
+
+def test_503_http_date_retry_after(
+    make_app: Any, http_server: LoopbackServer, clock: Clock
+) -> None:
+    later = format_datetime(clock.now + 3 * H, usegmt=True)
+    now = format_datetime(clock.now, usegmt=True)
+    http_server.route("/feed.xml", Reply(status=503, headers={"Retry-After": later, "Date": now}))
+    app = make_app()
+    runner.poll(app.ctx)
+    assert 3 * H <= delay(app, clock) <= 3 * H + M
+
+
+# --- caching rules on success ------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("reply_headers", "ttl", "at_least"),
+    [
+        ({"Cache-Control": "max-age=7200"}, None, 2 * H),
+        (
+            {"Expires": "Tue, 01 Dec 2026 09:00:00 GMT", "Date": "Tue, 01 Dec 2026 06:00:00 GMT"},
+            None,
+            3 * H,
+        ),
+        ({}, 120, 2 * H),  # RSS <ttl> in minutes
+        ({"Cache-Control": "max-age=60"}, None, 15 * M),  # shorter than the interval: ignored
+        ({"Cache-Control": "max-age=864000"}, None, 24 * H),  # capped
+    ],
+)
+def test_success_honours_cache_lifetime_and_ttl(
+    make_app: Any,
+    http_server: LoopbackServer,
+    clock: Clock,
+    reply_headers: dict[str, str],
+    ttl: int | None,
+    at_least: timedelta,
+) -> None:
+    body = rss([], ttl=ttl)
+    http_server.route(
+        "/feed.xml",
+        Reply(body=body, content_type="application/rss+xml", etag='"v1"', headers=reply_headers),
+    )
+    app = make_app(adaptive=False)
+    runner.poll(app.ctx)
+    d = delay(app, clock)
+    assert at_least <= d <= max(at_least * 1.1, at_least + M)
+    clock.now += d
+    runner.poll(app.ctx)  # the 304 carries the same headers: the same rule holds
+    assert source_row(app).last_status == 304
+    assert at_least <= delay(app, clock)
+
+
+# --- adaptive interval -------------------------------------------------------------------
+
+
+def test_interval_adapts_to_how_often_the_source_publishes(
+    make_app: Any, http_server: LoopbackServer, clock: Clock
+) -> None:
+    busy = [(http_server.url(f"/p/{i}"), clock.now - i * 6 * M) for i in range(20)]
+    http_server.route("/feed.xml", Reply(body=rss(busy), content_type="application/rss+xml"))
+    app = make_app(interval=None)
+    runner.poll(app.ctx)
+    assert 5 * M <= delay(app, clock) <= 5.5 * M  # a wire service: the 5-minute floor
+    quiet = [(http_server.url(f"/q/{i}"), clock.now - (1 + 3 * i) * 24 * H) for i in range(5)]
+    http_server.route("/feed.xml", Reply(body=rss(quiet), content_type="application/rss+xml"))
+    clock.advance(minutes=6)
+    runner.poll(app.ctx)
+    assert 24 * H <= delay(app, clock) <= 26.4 * H  # two posts a week: the 24-hour cap
+    assert source_row(app).poll_interval_s == 24 * 3600
+
+
+@pytest.mark.parametrize(
+    ("source", "expected"),
+    [
+        ({"interval": "1h"}, H),  # a written interval is an override
+        ({"interval": "1h", "adaptive": False}, H),
+        ({"interval": "1h", "adaptive": True}, 5 * M),  # ...unless adaptive is asked for
+        ({"interval": None}, 5 * M),
+    ],
+)
+def test_a_written_interval_overrides_adaptation(
+    make_app: Any,
+    http_server: LoopbackServer,
+    clock: Clock,
+    source: dict[str, Any],
+    expected: timedelta,
+) -> None:
+    busy = [(http_server.url(f"/p/{i}"), clock.now - i * 6 * M) for i in range(20)]
+    http_server.route("/feed.xml", Reply(body=rss(busy), content_type="application/rss+xml"))
+    app = make_app(**source)
+    runner.poll(app.ctx)
+    assert expected <= delay(app, clock) <= expected * 1.1
+
+
+def test_an_adaptive_source_without_dated_entries_uses_its_base_interval(
+    make_app: Any, http_server: LoopbackServer, clock: Clock
+) -> None:
+    undated = [(http_server.url(f"/p/{i}"), None) for i in range(5)]
+    http_server.route("/feed.xml", Reply(body=rss(undated), content_type="application/rss+xml"))
+    app = make_app(interval=None)
+    runner.poll(app.ctx)
+    assert 15 * M <= delay(app, clock) <= 16.5 * M
+
+
+# --- pages: timeouts, robots.txt, dates ------------------------------------------------------
+
+
+def serve_feed(server: LoopbackServer, slugs: list[str], when: datetime | None) -> None:
+    items = [(server.url(f"/pages/{s}.html"), when) for s in slugs]
+    server.route("/feed.xml", Reply(body=rss(items), content_type="application/rss+xml"))
+
+
+def test_a_page_that_times_out_does_not_hold_up_the_batch(
+    make_app: Any, http_server: LoopbackServer, clock: Clock
+) -> None:
+    slugs = ["a", "b", "slow", "c"]
+    serve_feed(http_server, slugs, clock.now - H)
+    for s in slugs:
+        http_server.route(f"/pages/{s}.html", Reply(body=page(f"Page {s}")))
+    http_server.route("/pages/slow.html", Reply(body=page("Slow"), delay_s=5.0))
+    app = make_app(fetch={"timeout_s": 0.5})
+    runner.poll(app.ctx)
+    started = time.monotonic()
+    report = runner.process(app.ctx)
+    assert time.monotonic() - started < 4.0
+    assert report.processed == 3 and report.retrying == 1
+    slow = next(a for a in articles(app) if a.url.endswith("slow.html"))
+    assert slow.state == "pending" and "timed out" in (slow.last_error or "")
+    for _ in range(2):  # later passes retry it; the last one settles on the feed's text
+        runner.process(app.ctx)
+    slow = next(a for a in articles(app) if a.url.endswith("slow.html"))
+    assert slow.state == "processed" and slow.extraction_method == "feed"
+
+
+def test_robots_txt_disallowed_page_falls_back_to_feed_text(
+    make_app: Any, http_server: LoopbackServer, clock: Clock
+) -> None:
+    serve_feed(http_server, ["open", "secret"], clock.now - H)
+    http_server.route(
+        "/robots.txt",
+        Reply(body=b"User-agent: *\nDisallow: /pages/secret", content_type="text/plain"),
+    )
+    http_server.route("/pages/open.html", Reply(body=page("Open page")))
+    http_server.route("/pages/secret.html", Reply(body=page("Secret page")))
+    app = make_app()
+    runner.poll(app.ctx)
+    report = runner.process(app.ctx)
+    assert report.processed == 2 and report.retrying == 0
+    by_url = {a.url.rsplit("/", 1)[1]: a for a in articles(app)}
+    assert by_url["open.html"].extraction_method == "trafilatura"
+    secret = by_url["secret.html"]
+    assert secret.extraction_method == "feed" and "robots.txt" in (secret.last_error or "")
+    paths = [r.path for r in http_server.requests]
+    assert "/pages/secret.html" not in paths
+    assert paths.count("/robots.txt") == 1  # cached per host
+
+
+def test_robots_txt_unreachable_means_retry_later_not_a_crash(
+    make_app: Any, http_server: LoopbackServer, clock: Clock
+) -> None:
+    serve_feed(http_server, ["a"], clock.now - H)
+    http_server.route("/robots.txt", Reply(status=503))
+    http_server.route("/pages/a.html", Reply(body=page("A")))
+    app = make_app()
+    runner.poll(app.ctx)
+    report = runner.process(app.ctx)
+    assert report.retrying == 1 and report.failed == {}
+
+
+def test_published_date_source_feed_then_page_then_url(
+    make_app: Any, http_server: LoopbackServer, clock: Clock
+) -> None:
+    feed_date = clock.now - 2 * H
+    items = [
+        (http_server.url("/pages/dated.html"), feed_date),
+        (http_server.url("/pages/meta.html"), None),
+        (http_server.url("/2026/11/29/url-only.html"), None),
+        (http_server.url("/pages/nothing.html"), None),
+    ]
+    http_server.route("/feed.xml", Reply(body=rss(items), content_type="application/rss+xml"))
+    http_server.route(
+        "/pages/dated.html", Reply(body=page("Dated", meta_date="2026-11-01T00:00:00Z"))
+    )
+    http_server.route(
+        "/pages/meta.html", Reply(body=page("Meta", meta_date="2026-11-30T08:00:00Z"))
+    )
+    http_server.route("/2026/11/29/url-only.html", Reply(body=page("Url only")))
+    http_server.route("/pages/nothing.html", Reply(body=page("Nothing")))
+    app = make_app()
+    runner.poll(app.ctx)
+    runner.process(app.ctx)
+    got = {a.url.rsplit("/", 1)[1]: (a.published_at, a.date_source) for a in articles(app)}
+    assert got["dated.html"][1] == "feed"
+    assert got["dated.html"][0] is not None
+    assert got["dated.html"][0].replace(tzinfo=None) == feed_date.replace(tzinfo=None)
+    assert got["meta.html"][1] == "page"
+    assert got["url-only.html"][1] == "url"
+    assert got["url-only.html"][0] is not None and got["url-only.html"][0].day == 29
+    assert got["nothing.html"][1] in (None, "page")  # trafilatura may still find one
+
+
+# --- stored HTML: retention and re-extraction ------------------------------------------------
+
+
+def test_html_retention_and_reextract_without_refetching(
+    make_app: Any, http_server: LoopbackServer, clock: Clock
+) -> None:
+    serve_feed(http_server, ["a", "b"], clock.now - H)
+    for s in ("a", "b"):
+        http_server.route(f"/pages/{s}.html", Reply(body=page(f"Page {s}")))
+    app = make_app(fetch={"keep_html_days": 2})
+    runner.poll(app.ctx)
+    runner.process(app.ctx)
+    assert all(a.html_gz for a in articles(app))
+    page_gets = sum(1 for r in http_server.requests if r.path.startswith("/pages/"))
+
+    report = runner.reextract(app.ctx)
+    assert report.processed == 2
+    assert sum(1 for r in http_server.requests if r.path.startswith("/pages/")) == page_gets
+    assert all(a.extraction_method == "trafilatura" and a.text for a in articles(app))
+
+    clock.advance(days=3)
+    runner.process(app.ctx)  # retention runs at the end of every pass
+    assert all(a.html_gz is None for a in articles(app))
+    assert all(a.text for a in articles(app))  # the text stays
+
+
+def test_keep_html_days_zero_keeps_none(
+    make_app: Any, http_server: LoopbackServer, clock: Clock
+) -> None:
+    serve_feed(http_server, ["a"], clock.now - H)
+    http_server.route("/pages/a.html", Reply(body=page("A")))
+    app = make_app(fetch={"keep_html_days": 0})
+    runner.poll(app.ctx)
+    runner.process(app.ctx)
+    assert [a.html_gz for a in articles(app)] == [None]
+
+
+def stored_analysis(app: appmod.App) -> dict[str, tuple[object, ...]]:
+    with app.db.session() as s:
+        out: dict[str, tuple[object, ...]] = {}
+        for a in s.scalars(select(ArticleRow).order_by(ArticleRow.id)):
+            mentions = s.scalars(select(MentionRow).where(MentionRow.article_id == a.id))
+            matches = s.scalars(select(MatchRow).where(MatchRow.article_id == a.id))
+            out[a.url.rsplit("/", 1)[1]] = (
+                a.extraction_method,
+                a.text_hash,
+                sorted((m.entity_id, m.count, str(m.evidence)) for m in mentions),
+                sorted((m.watchlist, tuple(m.terms)) for m in matches),
+            )
+        return out
+
+
+def test_pool_workers_tag_and_match_exactly_as_the_storing_process(
+    make_app: Any, http_server: LoopbackServer, clock: Clock
+) -> None:
+    seeds = sorted(p.name for p in SEED_CORPUS.glob("*.txt"))[:3]
+    serve_feed(http_server, [f"p{i}" for i in range(len(seeds))], clock.now - H)
+    for i, seed in enumerate(seeds):
+        http_server.route(f"/pages/p{i}.html", Reply(body=page(f"Page {i}", seed=seed)))
+    lists = [
+        {"name": "militias", "query": "type:armed_group AND (Iran OR Iraq)"},
+        {"name": "nothing", "query": "zzyzx OR qwertyuiop", "sources": ["Wire"]},
+    ]
+    results = []
+    for workers in (1, 2):
+        app = make_app(workers=workers, watchlists=lists, fetch={"timeout_s": 20})
+        if workers == 2:  # a fresh database for the pool run
+            with app.db.session() as s:
+                for table in (MatchRow, MentionRow, ArticleRow):
+                    s.execute(delete(table))
+        runner.poll(app.ctx, force=True)
+        report = runner.process(app.ctx)
+        assert report.processed == len(seeds), [a.last_error for a in articles(app)]
+        results.append(stored_analysis(app))
+        app.close()
+    assert results[0] == results[1]
+    assert any(matches for *_, matches in results[0].values())
+    assert all(not any(w == "nothing" for w, _ in m) for *_, m in results[0].values())
