@@ -358,10 +358,17 @@ def source_health(app: App) -> list[dict[str, Any]]:
                 "last_polled_at": r.last_polled_at,
                 "last_success_at": r.last_success_at,
                 "next_check_at": r.next_check_at,
+                "interval": _minutes(r.poll_interval_s),
                 "items_seen": r.items_seen,
             }
             for r in rows
         ]
+
+
+def _minutes(seconds: float | None) -> str | None:
+    if not seconds:
+        return None
+    return f"{seconds / 3600:.1f}h" if seconds >= 3600 else f"{round(seconds / 60)}m"
 
 
 def reset_source(app: App, name: str) -> None:

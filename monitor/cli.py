@@ -400,7 +400,15 @@ def cmd_sources(args: argparse.Namespace) -> int:
         app.close()
     _table(
         rows,
-        ["name", "last_status", "error_count", "next_check_at", "items_seen", "last_error"],
+        [
+            "name",
+            "last_status",
+            "interval",
+            "error_count",
+            "next_check_at",
+            "items_seen",
+            "last_error",
+        ],
         sys.stdout,
     )
     return EXIT_OK
