@@ -67,17 +67,27 @@ _CAPITALS = re.compile(r"[^\W\d_a-z]{3}")
 
 # Who a key names: ((entity index, ambiguous?), ...).
 _Payload = tuple[tuple[int, bool], ...]
-# One automaton value: (key length, name length, payload, Arabic-script key?).
-_Value = tuple[int, int, _Payload, bool]
-# A match: (start, end, folded start, folded end, payload); offsets into the original text,
-# folded ones -1 for acronyms (matched on the original).
-_Hit = tuple[int, int, int, int, _Payload]
+# One automaton value: (key length, name length, payload, Arabic-script key?, single), where
+# single is the entity index when the payload is one plain (non-ambiguous) entity, else -1.
+_Value = tuple[int, int, _Payload, bool, int]
+# A match: (start, end, folded start, folded end, payload, single); offsets into the original
+# text, folded ones -1 for acronyms (matched on the original).
+_Hit = tuple[int, int, int, int, _Payload, int]
 
 _ASCII_BYTES = bytes(range(128))
 # Byte tables: ASCII letters and digits kept, other ASCII -> space; non-ASCII bytes kept
 # (_BOUND) or blanked (_CAPS, which also blanks lower case: runs of capitals and digits).
 _BOUND = bytes(b if b > 127 or chr(b).isalnum() else 32 for b in range(256))
 _CAPS = bytes(b if b < 128 and (chr(b).isupper() or chr(b).isdigit()) else 32 for b in range(256))
+
+
+def _single(payload: _Payload) -> int:
+    """The entity index of a payload naming one entity by a plain alias, else -1."""
+    return payload[0][0] if len(payload) == 1 and not payload[0][1] else -1
+
+
+def _hit_order(hit: EntityHit) -> tuple[int, str]:
+    return -hit.count, hit.id
 
 
 def _is_arabic(ch: str) -> bool:
@@ -203,20 +213,35 @@ class Tagger:
         self.key_count = len(aliases)  # automaton keys (boundary, plural, prefix forms)
         self._aliases = aliases
         # (run of capitals that must occur in the text, acronym, payload)
-        self._acronyms = tuple(acronyms)
+        self._acronyms = tuple((anchor, a, p, _single(p)) for anchor, a, p in acronyms)
         self._acronym_set = frozenset(a for _, a, _ in acronyms)
         self._contexts = tuple(contexts)
+        self._meta = tuple((e.id, e.name, e.type) for e in self.entities)
 
     def tag(self, text: str) -> tuple[EntityHit, ...]:
         """Entities named in `text`, by mention count (desc) then id."""
         ft = fold_text(text)
         found = self._alias_hits(ft)
-        acronyms = self._acronym_hits(text) if self._acronyms else []
-        if acronyms:
-            found = _merge(found, acronyms)
+        if self._acronyms:
+            acronyms = self._acronym_hits(text)
+            if acronyms:
+                found = _merge(found, acronyms) if found else acronyms
+        if not found:
+            return ()
+        # Mentions per entity index, in text order; the hot path (one plain entity) does no
+        # context work. `seen`: entities with a full (non-ambiguous) mention so far.
         mentions: dict[int, list[Mention]] = {}
         seen: set[int] = set()
-        for start, end, fstart, fend, payload in found:
+        get = mentions.get
+        for start, end, fstart, fend, payload, single in found:
+            if single >= 0:
+                seen.add(single)
+                got = get(single)
+                if got is None:
+                    mentions[single] = [Mention(start, end, text[start:end])]
+                else:
+                    got.append(Mention(start, end, text[start:end]))
+                continue
             mention = None
             for idx, ambiguous in payload:
                 if ambiguous and idx not in seen:
@@ -225,17 +250,15 @@ class Tagger:
                 elif not ambiguous:
                     seen.add(idx)
                 mention = mention or Mention(start, end, text[start:end])
-                got = mentions.get(idx)
+                got = get(idx)
                 if got is None:
                     mentions[idx] = [mention]
                 else:
                     got.append(mention)
-        hits = [
-            EntityHit(e.id, e.name, e.type, len(ms), tuple(ms))
-            for idx, ms in mentions.items()
-            for e in (self.entities[idx],)
-        ]
-        hits.sort(key=lambda h: (-h.count, h.id))
+        meta = self._meta
+        hits = [EntityHit(*meta[idx], len(ms), tuple(ms)) for idx, ms in mentions.items()]
+        if len(hits) > 1:
+            hits.sort(key=_hit_order)
         return tuple(hits)
 
     def _alias_hits(self, ft: FoldedText) -> list[_Hit]:
@@ -247,23 +270,39 @@ class Tagger:
         s = _bounded(ft.text) + " "
         af, ao, flat = ft.anchors_f, ft.anchors_o, ft.flat
         out: list[_Hit] = []
-        for last, (klen, nlen, payload, arabic) in self._aliases.iter_long(s):
+        append = out.append
+        if len(af) == 1 and not flat:  # the fold kept every offset (up to a leading shift)
+            shift = ao[0] - af[0]
+            for last, (klen, nlen, payload, arabic, single) in self._aliases.iter_long(s):
+                start = last - klen + 1
+                if start and s[start - 1] != " " and not (arabic and _arabic_prefix(s, start)):
+                    continue
+                end = start + nlen
+                append((start + shift, end + shift, start, end, payload, single))
+            return out
+        # Run k of the offset map covers folded [af[k], nxt[k]); most names sit in one run.
+        nxt = (*af[1:], len(s) + 1)
+        for last, (klen, nlen, payload, arabic, single) in self._aliases.iter_long(s):
             start = last - klen + 1
             if start and s[start - 1] != " " and not (arabic and _arabic_prefix(s, start)):
                 continue
             end = start + nlen
             k = bisect_right(af, start) - 1
-            ostart = ao[k] if k in flat else ao[k] + start - af[k]
-            k = bisect_right(af, end - 1) - 1
-            oend = ao[k] + 1 if k in flat else ao[k] + end - af[k]
-            out.append((ostart, oend, start, end, payload))
+            plain = k not in flat
+            ostart = ao[k] + start - af[k] if plain else ao[k]
+            if plain and end <= nxt[k]:
+                oend = ostart + nlen
+            else:
+                k = bisect_right(af, end - 1, k) - 1
+                oend = ao[k] + 1 if k in flat else ao[k] + end - af[k]
+            append((ostart, oend, start, end, payload, single))
         return out
 
     def _acronym_hits(self, text: str) -> list[_Hit]:
         """Case-sensitive whole-word acronyms; only those whose capitals occur are searched."""
         runs = set(text.encode("utf-8", "surrogatepass").translate(_CAPS).split())
         out: list[_Hit] = []
-        for anchor, acro, payload in self._acronyms:
+        for anchor, acro, payload, single in self._acronyms:
             if anchor not in runs:
                 continue
             size = len(acro)
@@ -275,7 +314,7 @@ class Tagger:
                     not after[:1].isalnum() or (after[:1] == "s" and not after[1:].isalnum())
                 )
                 if ok and not self._shouted(text, i, end):
-                    out.append((i, end, -1, -1, payload))
+                    out.append((i, end, -1, -1, payload, single))
                 i = text.find(acro, i + 1)
         if len(out) > 1:
             out = _longest(out)
@@ -418,14 +457,15 @@ def _automaton(keys: Iterable[tuple[str, dict[int, bool]]]) -> ahocorasick.Autom
             continue
         payload = tuple(sorted(slot.items()))
         arabic = _is_arabic(form[0])
-        values[form + " "] = (len(form) + 1, len(form), payload, arabic)
+        single = _single(payload)
+        values[form + " "] = (len(form) + 1, len(form), payload, arabic, single)
         if form[-1].isascii() and form[-1].isalnum():
-            derived[form + "s "] = (len(form) + 2, len(form), payload, arabic)
+            derived[form + "s "] = (len(form) + 2, len(form), payload, arabic, single)
     automaton = ahocorasick.Automaton()
     for k, v in (derived | values).items():
         automaton.add_word(k, v)
     if len(automaton) == 0:  # an empty automaton cannot be iterated
-        automaton.add_word("\x00\x00", (2, 2, (), False))
+        automaton.add_word("\x00\x00", (2, 2, (), False, -1))
     automaton.make_automaton()
     return automaton
 
