@@ -1,0 +1,83 @@
+"""The runner's inputs and reports: the injected Context, source/watchlist specs, counts.
+
+Built by the composition root (or a test); every runner step takes the Context.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from concurrent.futures import Executor
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+import httpx
+
+from monitor.models import (
+    FetchPolicy,
+)
+from monitor.pipeline import dedup, fetch
+from monitor.pipeline.match import Query
+from monitor.pipeline.tag import Tagger
+from monitor.storage.engine import Database
+
+log = logging.getLogger("monitor.runner")
+MAX_PAGE_ATTEMPTS = 3
+
+
+@dataclass(frozen=True)
+class SourceSpec:
+    """What the runner needs of a configured source."""
+
+    name: str
+    url: str
+    interval: timedelta
+    user_agent: str | None = None
+    adaptive: bool = True  # the interval follows how often the source publishes
+
+
+@dataclass(frozen=True)
+class WatchlistSpec:
+    """A watchlist's compiled query and the sources it covers (None = all)."""
+
+    name: str
+    query: Query
+    sources: frozenset[str] | None = None
+
+
+@dataclass
+class Context:
+    """Everything the runner needs, injected by the composition root (or a test)."""
+
+    db: Database
+    sources: Sequence[SourceSpec]
+    watchlists: Sequence[WatchlistSpec]
+    tagger: Tagger
+    entity_rows: Sequence[tuple[str, str, str]]
+    policy: FetchPolicy
+    clock: Callable[[], datetime]
+    http_client: Callable[[], httpx.AsyncClient]
+    executor: Executor | None = None
+    progress: Callable[[str], None] = field(default=lambda _msg: None)
+    keep_html: bool = True
+    keep_html_days: int = 30  # raw HTML older than this is dropped at the end of `process`
+    robots: fetch.RobotsCache | None = None  # None: robots.txt not consulted for pages
+    dedup: dedup.DedupParams = field(default_factory=dedup.DedupParams)
+
+
+@dataclass
+class PollReport:
+    polled: int = 0
+    not_modified: int = 0
+    new_articles: int = 0
+    failed: dict[str, str] = field(default_factory=dict)
+    warnings: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class ProcessReport:
+    processed: int = 0
+    duplicates: int = 0
+    matched: int = 0
+    failed: dict[str, str] = field(default_factory=dict)
+    retrying: int = 0

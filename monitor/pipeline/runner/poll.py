@@ -1,0 +1,208 @@
+"""Polling: due sources, conditional GETs, feed parsing, back-off and new entries stored once.
+
+One broken source is recorded on its row and never stops the rest of the batch.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+
+from sqlalchemy import (
+    or_,
+    select,
+)
+from sqlalchemy.orm import Session
+
+from monitor.errors import (
+    FeedError,
+    StageError,
+)
+from monitor.models import (
+    FeedEntry,
+    FetchPolicy,
+    HttpResponse,
+    ParsedFeed,
+    Validators,
+)
+from monitor.pipeline import backoff, dedup, feeds, fetch
+from monitor.pipeline.runner.context import Context, PollReport, SourceSpec, log
+from monitor.storage.schema import (
+    ArticleRow,
+    SourceRow,
+)
+
+# --- poll -----------------------------------------------------------------------------
+
+
+def sync_sources(ctx: Context) -> None:
+    """Make a row for every configured source; keep fetch state of known ones."""
+    with ctx.db.session() as s:
+        rows = {r.name: r for r in s.scalars(select(SourceRow))}
+        for spec in ctx.sources:
+            row = rows.get(spec.name)
+            if row is None:
+                s.add(SourceRow(name=spec.name, url=spec.url))
+            elif row.url != spec.url:
+                row.url, row.etag, row.last_modified = spec.url, None, None
+
+
+def _due(ctx: Context, only: str | None, force: bool) -> list[tuple[SourceSpec, Validators]]:
+    now = ctx.clock()
+    specs = {s.name: s for s in ctx.sources}
+    out = []
+    with ctx.db.session() as s:
+        for row in s.scalars(select(SourceRow).order_by(SourceRow.name)):
+            spec = specs.get(row.name)
+            if spec is None or (only is not None and row.name != only):
+                continue
+            waiting = row.next_check_at is not None and row.next_check_at > now
+            # Retry-After is a promise to the server: even a forced poll keeps it.
+            if waiting and (not force or row.last_status in (429, 503)):
+                continue
+            out.append((spec, Validators(row.etag, row.last_modified)))
+    return out
+
+
+def poll(ctx: Context, *, only: str | None = None, force: bool = False) -> PollReport:
+    """Poll due sources (all named ones with `force`), store their new entries."""
+    sync_sources(ctx)
+    due = _due(ctx, only, force)
+    report = PollReport()
+    if not due:
+        return report
+    ctx.progress(f"polling {len(due)} source(s)")
+    results = asyncio.run(_fetch_feeds(ctx, due))
+    for (spec, _), result in zip(due, results, strict=True):
+        report.polled += 1
+        _record_poll(ctx, spec, result, report)
+    return report
+
+
+async def _fetch_feeds(
+    ctx: Context, due: Sequence[tuple[SourceSpec, Validators]]
+) -> list[HttpResponse | StageError]:
+    limiter = fetch.HostLimiter(ctx.policy)
+    async with ctx.http_client() as client:
+
+        async def one(spec: SourceSpec, validators: Validators) -> HttpResponse | StageError:
+            policy = ctx.policy
+            if spec.user_agent:
+                policy = FetchPolicy(**{**policy.__dict__, "user_agent": spec.user_agent})
+            try:
+                async with limiter.slot(spec.url):
+                    return await fetch.fetch(
+                        client, spec.url, policy, validators, accept=fetch.FEED_ACCEPT
+                    )
+            except StageError as exc:
+                return exc
+
+        return list(await asyncio.gather(*(one(spec, v) for spec, v in due)))
+
+
+def _record_poll(
+    ctx: Context, spec: SourceSpec, result: HttpResponse | StageError, report: PollReport
+) -> None:
+    now = ctx.clock()
+    parsed: ParsedFeed | None = None
+    error: StageError | None = result if isinstance(result, StageError) else None
+    if isinstance(result, HttpResponse) and not result.not_modified:
+        try:
+            parsed = feeds.parse_feed(result.body, url=result.final_url, headers=result.headers)
+        except FeedError as exc:
+            error = exc
+    with ctx.db.session() as s:
+        row = s.scalars(select(SourceRow).where(SourceRow.name == spec.name)).one()
+        row.last_polled_at = now
+        if error is not None:
+            _record_source_error(row, spec, error, now)
+            report.failed[spec.name] = str(error)
+            return
+        assert isinstance(result, HttpResponse)
+        row.last_status = 304 if result.not_modified else result.status
+        row.error_count, row.last_error, row.last_success_at = 0, None, now
+        _schedule_success(row, spec, result, parsed, now)
+        if result.not_modified:
+            report.not_modified += 1
+            return
+        row.etag, row.last_modified = result.validators.etag, result.validators.last_modified
+        assert parsed is not None
+        row.feed_ttl_s = parsed.ttl_minutes * 60 if parsed.ttl_minutes else None
+        row.warning = parsed.warning
+        if parsed.warning:
+            report.warnings[spec.name] = parsed.warning
+        added = _store_entries(s, row, parsed.entries, now)
+        row.items_seen += added
+        report.new_articles += added
+
+
+def _schedule_success(
+    row: SourceRow,
+    spec: SourceSpec,
+    result: HttpResponse,
+    parsed: ParsedFeed | None,
+    now: datetime,
+) -> None:
+    """Next check after a good poll: the (adaptive) interval, no sooner than the server's own
+    freshness (Cache-Control max-age, Expires, RSS <ttl>), all bounded by the back-off cap."""
+    interval = spec.interval
+    if spec.adaptive:
+        if parsed is not None:
+            dates = [e.published_at for e in parsed.entries]
+            learned = backoff.adaptive_interval(dates, now=now, base=spec.interval)
+            row.poll_interval_s = int(learned.total_seconds())
+        if row.poll_interval_s:
+            interval = timedelta(seconds=row.poll_interval_s)
+    floors = [fetch.freshness_s(result.headers)]
+    if parsed is not None and parsed.ttl_minutes:
+        floors.append(parsed.ttl_minutes * 60.0)
+    elif result.not_modified and row.feed_ttl_s:
+        floors.append(float(row.feed_ttl_s))
+    fresh = max((f for f in floors if f is not None), default=None)
+    row.next_check_at = backoff.next_check(now, error_count=0, interval=interval, fresh_for_s=fresh)
+
+
+def _record_source_error(
+    row: SourceRow, spec: SourceSpec, error: StageError, now: datetime
+) -> None:
+    row.error_count += 1
+    row.last_error = str(error)
+    status = getattr(error, "status", None)
+    row.last_status = status
+    retry_after = getattr(error, "retry_after_s", None)
+    row.next_check_at = backoff.next_check(
+        now, error_count=row.error_count, interval=spec.interval, retry_after_s=retry_after
+    )
+    log.warning("source %r failed: %s (next check %s)", spec.name, error, row.next_check_at)
+
+
+def _store_entries(
+    s: Session, source: SourceRow, entries: Sequence[FeedEntry], now: datetime
+) -> int:
+    added = 0
+    for entry in entries:
+        canon = dedup.canonical_url(entry.url)
+        clauses = [ArticleRow.canonical_url == canon]
+        if entry.guid:
+            clauses.append((ArticleRow.source_id == source.id) & (ArticleRow.guid == entry.guid))
+        if s.scalar(select(ArticleRow.id).where(or_(*clauses)).limit(1)) is not None:
+            continue
+        s.add(
+            ArticleRow(
+                source_id=source.id,
+                source_name=source.name,
+                guid=entry.guid,
+                url=entry.url,
+                canonical_url=canon,
+                title=entry.title,
+                feed_summary=entry.summary,
+                feed_content=entry.content_html,
+                feed_published_at=entry.published_at,
+                discovered_at=now,
+                state="pending",
+            )
+        )
+        s.flush()
+        added += 1
+    return added

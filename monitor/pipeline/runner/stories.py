@@ -1,0 +1,416 @@
+"""Duplicates and stories in storage: identity keys, MinHash bands, groups and stories.
+
+The earliest published article of a group is its original, whatever the processing order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from functools import lru_cache
+from typing import Any
+
+from sqlalchemy import (
+    Integer,
+    Select,
+    bindparam,
+    delete,
+    func,
+    insert,
+    or_,
+    select,
+    union,
+    union_all,
+    update,
+)
+from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.orm.util import identity_key
+
+from monitor.models import (
+    EntityHit,
+    ExtractedText,
+)
+from monitor.pipeline import dedup
+from monitor.pipeline.runner.context import Context
+from monitor.storage.schema import (
+    ArticleRow,
+    BandRow,
+    SignatureRow,
+    StoryKeyRow,
+    StoryRow,
+)
+
+# --- duplicates and stories -------------------------------------------------------------
+
+MAX_NEAR_CANDIDATES = 200  # a flooded bucket (shared boilerplate) must not stall a lookup
+# Counting a window's articles stops here: past it, "rare" means under a share of this many,
+# so a busy week costs the same as a quiet one.
+STORY_WINDOW_SAMPLE = 2000
+STORY_KEY_TYPES = frozenset({"armed_group", "state_org", "person", "international_org", "media"})
+
+
+def _link_duplicate(
+    ctx: Context,
+    s: Session,
+    row: ArticleRow,
+    ex: ExtractedText,
+    hits: Sequence[EntityHit],
+    now: datetime,
+) -> None:
+    """Link a copy to its group's original (tiers 1-3), put the article in a story, index it.
+
+    Groups and stories are the connected parts of a symmetric relation, and the original is
+    the earliest published member, so the outcome does not depend on processing order.
+    Lookups read plain rows through prepared Core statements, not ORM objects: one statement
+    finds the identity matches and the LSH candidates with their sketches.
+    """
+    p = ctx.dedup
+    if ex.canonical_url:
+        page = dedup.canonical_url(ex.canonical_url)
+        row.page_canonical_url = page if page != row.canonical_url else None
+    at = _article_time(row)
+    sig = dedup.signature(row.text, p)
+    found = _lookup(s, row, sig)
+    copies = {o.id: o for o, _, same in found if same}
+    exact = any(o.text_hash == row.text_hash for o in copies.values())
+    related: dict[int, _Other] = {}
+    sig = None if exact else sig
+    if sig is not None:
+        for other, sim in _near_matches(s, row, sig, [(o, st) for o, st, _ in found], p):
+            if dedup.is_duplicate(sim, p):
+                copies[other.id] = other
+            elif sim.best >= p.story_similarity and abs(other.at - at) <= p.story_window:
+                related[other.id] = other
+    keys = () if exact else _story_keys(row, hits, p)
+    stories = _story_key_matches(s, row, keys, at, p)
+    _join_group(s, row, {o.duplicate_of_id or o.id for o in copies.values()})
+    stories |= {o.story_id for o in [*copies.values(), *related.values()] if o.story_id is not None}
+    _join_story(s, row, stories, now)
+    _index_article(s, row, sig, keys, at)
+
+
+@dataclass(frozen=True)
+class _Other:
+    """What linking needs of a stored article found by a lookup (a plain row, no ORM object)."""
+
+    id: int
+    text_hash: str | None
+    duplicate_of_id: int | None
+    story_id: int | None
+    at: datetime  # published, or else discovered
+
+
+_OTHER_COLUMNS = (
+    ArticleRow.id,
+    ArticleRow.text_hash,
+    ArticleRow.duplicate_of_id,
+    ArticleRow.story_id,
+    func.coalesce(ArticleRow.published_at, ArticleRow.discovered_at),
+)
+_Stored = tuple[int, bytes] | None  # a candidate's sketch (shingle count, bytes), if any
+
+
+def _article_time(row: ArticleRow) -> datetime:
+    return row.published_at or row.discovered_at
+
+
+@lru_cache(maxsize=32)
+def _lookup_statement(
+    null_hash: bool, page: bool, guid: bool, guid_url: bool, near: bool
+) -> Select[int, str | None, int | None, int | None, datetime, int, bytes, bool]:
+    """Tiers 1-3 in one statement: the processed articles that are the same page (canonical
+    URL either way round, a global GUID) or text, found by a union of indexed lookups (an OR
+    across columns would scan), and those sharing an LSH bucket (when `near`), each with its
+    sketch and whether it is an identity match."""
+    clauses = [
+        ArticleRow.text_hash.is_(None) if null_hash else ArticleRow.text_hash == bindparam("h"),
+        ArticleRow.page_canonical_url == bindparam("url"),
+    ]
+    if page:
+        clauses.append(ArticleRow.canonical_url == bindparam("page"))
+        clauses.append(ArticleRow.page_canonical_url == bindparam("page"))
+    if guid:
+        clauses.append(ArticleRow.guid == bindparam("guid"))
+        if guid_url:
+            clauses.append(ArticleRow.canonical_url == bindparam("guid_url"))
+    parts = [select(ArticleRow.id).where(c) for c in clauses]
+    if near:
+        candidates = (
+            select(BandRow.article_id)
+            .where(
+                BandRow.bucket.in_(bindparam("buckets", expanding=True)),
+                BandRow.article_id != bindparam("me"),
+            )
+            .distinct()
+            .limit(MAX_NEAR_CANDIDATES)
+        )
+        parts.append(select(candidates.subquery().c.article_id))
+    return (
+        select(*_OTHER_COLUMNS, SignatureRow.shingles, SignatureRow.sketch, or_(*clauses))
+        .outerjoin(SignatureRow, SignatureRow.article_id == ArticleRow.id)
+        .where(
+            ArticleRow.id.in_(union(*parts)),
+            ArticleRow.id != bindparam("me"),
+            ArticleRow.state == "processed",
+        )
+    )
+
+
+def _lookup(
+    s: Session, row: ArticleRow, sig: dedup.Signature | None
+) -> list[tuple[_Other, _Stored, bool]]:
+    """Tiers 1-3: each article found, its stored sketch, and whether it is the same page or
+    text. An identity match compared on its sketch too only confirms what it is already."""
+    guid = dedup.guid_key(row.guid)
+    guid_url = guid is not None and guid != row.canonical_url and guid.startswith("http")
+    stmt = _lookup_statement(
+        row.text_hash is None,
+        bool(row.page_canonical_url),
+        guid is not None,
+        guid_url,
+        sig is not None,
+    )
+    params = {
+        "h": row.text_hash,
+        "url": row.canonical_url,
+        "page": row.page_canonical_url,
+        "guid": row.guid,
+        "guid_url": guid,
+        "me": row.id,
+        "buckets": [] if sig is None else list(sig.band_keys),
+    }
+    # The ORM session runs it, so the article's pending changes are flushed first.
+    return [
+        (
+            _Other(aid, text_hash, dup, story, at),
+            None if sketch is None else (shingles, sketch),
+            bool(same),
+        )
+        for aid, text_hash, dup, story, at, shingles, sketch, same in s.execute(stmt, params)
+    ]
+
+
+def _near_matches(
+    s: Session,
+    row: ArticleRow,
+    sig: dedup.Signature,
+    found: Sequence[tuple[_Other, _Stored]],
+    p: dedup.DedupParams,
+) -> list[tuple[_Other, dedup.Similarity]]:
+    """Tier 3: the articles found, verified on their stored sketches."""
+    out = []
+    mine = None
+    for other, stored in found:
+        if stored is None:
+            continue
+        shingles, sketch = stored
+        sim = dedup.compare(sig, dedup.Signature(shingles, sketch, ()), p.sketch_size)
+        if dedup.undecided(sim, p):
+            # Rare (a bucket shared, yet no clear call): verify on the stored texts.
+            mine = dedup.text_shingles(row.text, p) if mine is None else mine
+            text = s.connection().scalar(_TEXT_OF, {"id": other.id}) or ""
+            sim = dedup.exact_compare(mine, dedup.text_shingles(text, p))
+        out.append((other, sim))
+    return out
+
+
+_TEXT_OF = select(ArticleRow.text).where(ArticleRow.id == bindparam("id"))
+
+
+def _story_keys(
+    row: ArticleRow, hits: Sequence[EntityHit], p: dedup.DedupParams
+) -> tuple[int, ...]:
+    lead = dedup.story_lead(row.title, row.text, p)
+    # Mention offsets count from the title's first character, as the lead does.
+    ids = frozenset(
+        h.id
+        for h in hits
+        if h.type in STORY_KEY_TYPES and any(m.start < len(lead) for m in h.mentions)
+    )
+    return dedup.story_keys(lead, ids)
+
+
+def _story_key_matches(
+    s: Session, row: ArticleRow, keys: Sequence[int], at: datetime, p: dedup.DedupParams
+) -> set[int]:
+    """Stories of the articles inside the story window sharing enough of the window's rarer
+    actors and names."""
+    if len(keys) <= p.story_min_shared_keys:
+        return set()
+    window = (at - p.story_window, at + p.story_window, row.id)
+    # A key in more window articles than the rare cap of the largest window count is never
+    # rare, so the keys are counted that far at most, before the window's articles are.
+    key_limit = dedup.rare_cap(STORY_WINDOW_SAMPLE, p) + 1
+    df = _window_counts(s, [k for k in keys if k != dedup.ANY_KEY], window, key_limit)
+    if len(df) < p.story_min_shared_keys:
+        return set()  # too few keys in the window at all: none of its counts can change that
+    need = _articles_needed(max(df.values()), p)
+    articles = _window_counts(s, [dedup.ANY_KEY], window, need, slots=1).get(dedup.ANY_KEY, 0)
+    rare = dedup.distinctive(df, articles, p)
+    if len(rare) < p.story_min_shared_keys:
+        return set()
+    lo, hi, me = window
+    found = s.connection().scalars(
+        _story_match_statement(),
+        {"keys": sorted(rare), "lo": lo, "hi": hi, "me": me, "n": p.story_min_shared_keys},
+    )
+    return {story for story in found if story is not None}
+
+
+@lru_cache(maxsize=1)
+def _story_match_statement() -> Select[Any]:
+    """The stories of the articles sharing `n` of `keys` in the window, in one statement."""
+    ids = (
+        select(StoryKeyRow.article_id)
+        .where(
+            StoryKeyRow.key.in_(bindparam("keys", expanding=True)),
+            StoryKeyRow.at >= bindparam("lo"),
+            StoryKeyRow.at <= bindparam("hi"),
+            StoryKeyRow.article_id != bindparam("me"),
+        )
+        .group_by(StoryKeyRow.article_id)
+        .having(func.count() >= bindparam("n", type_=Integer))
+        .limit(MAX_NEAR_CANDIDATES)
+    )
+    return select(ArticleRow.story_id).where(ArticleRow.id.in_(ids)).distinct()
+
+
+_NO_KEY = 0  # pads a statement's key slots; no stored key hashes to it in practice
+_COUNT_SLOTS = 16  # keys per counting statement; padded, so one compiled statement serves
+
+
+@lru_cache(maxsize=4)
+def _window_count_statement(slots: int) -> Select[Any]:
+    """SELECT key, count(*) over a union of one bounded index range per key slot."""
+    parts = [
+        select(StoryKeyRow.key)
+        .where(
+            StoryKeyRow.key == bindparam(f"k{i}"),
+            StoryKeyRow.at >= bindparam("lo"),
+            StoryKeyRow.at <= bindparam("hi"),
+            StoryKeyRow.article_id != bindparam("me"),
+        )
+        .limit(bindparam("lim", type_=Integer))
+        .subquery()
+        for i in range(slots)
+    ]
+    hits = union_all(*(select(part.c.key) for part in parts)).subquery()
+    return select(hits.c.key, func.count()).group_by(hits.c.key)
+
+
+def _articles_needed(most: int, p: dedup.DedupParams) -> int:
+    """How far to count the window's articles to tell which keys are rare, when no key is in
+    more than `most` of them: to `STORY_WINDOW_SAMPLE`, or sooner, to a count whose rare cap
+    reaches `most` (every key is rare from there on, as the cap only grows with the count)."""
+    share = p.story_max_key_share
+    need = p.story_min_window_articles
+    if share > 0:
+        need = max(need, int(most / share) - 2)
+    while need < STORY_WINDOW_SAMPLE and dedup.rare_cap(need, p) < most:
+        need += 1
+    return min(need, STORY_WINDOW_SAMPLE)
+
+
+def _window_counts(
+    s: Session,
+    keys: Sequence[int],
+    window: tuple[datetime, datetime, int],
+    limit: int,
+    slots: int = _COUNT_SLOTS,
+) -> dict[int, int]:
+    """Articles carrying each key in the window, counted up to `limit` (all a caller needs)."""
+    lo, hi, me = window
+    out: dict[int, int] = {}
+    stmt = _window_count_statement(slots)
+    conn = s.connection()
+    for start in range(0, len(keys), slots):
+        chunk = list(keys[start : start + slots])
+        chunk += [_NO_KEY] * (slots - len(chunk))
+        params = {f"k{i}": k for i, k in enumerate(chunk)}
+        rows = conn.execute(stmt, {**params, "lo": lo, "hi": hi, "me": me, "lim": limit})
+        out.update({key: n for key, n in rows if key != _NO_KEY})
+    return out
+
+
+def _original_order(a: ArticleRow) -> tuple[datetime, str]:
+    # Published time first; the canonical URL breaks ties the same way in any order.
+    return (_article_time(a), a.canonical_url)
+
+
+def _join_group(s: Session, row: ArticleRow, roots: set[int]) -> None:
+    """Merge `row` and the groups whose originals are `roots`; the earliest becomes original."""
+    if not roots:
+        row.duplicate_of_id = None
+        return
+    heads = list(s.scalars(select(ArticleRow).where(ArticleRow.id.in_(roots))))
+    original = min([*heads, row], key=_original_order)
+    for head in heads:
+        if head is original:
+            continue
+        s.execute(
+            update(ArticleRow)
+            .where(ArticleRow.duplicate_of_id == head.id)
+            .values(duplicate_of_id=original.id)
+            .execution_options(synchronize_session="fetch")
+        )
+        head.duplicate_of_id = original.id
+    original.duplicate_of_id = None
+    if original is not row:
+        row.duplicate_of_id = original.id
+        return
+    s.flush()
+
+
+def _join_story(s: Session, row: ArticleRow, story_ids: set[int], now: datetime) -> None:
+    """Put `row` in the story it belongs to; an article bridging stories merges them."""
+    if not story_ids:
+        row.story_id = s.connection().scalar(
+            _NEW_STORY, {"created_at": now, "updated_at": now, "title": row.title}
+        )
+        return
+    keep, *merged = sorted(story_ids)
+    if merged:
+        s.execute(
+            update(ArticleRow)
+            .where(ArticleRow.story_id.in_(merged))
+            .values(story_id=keep)
+            .execution_options(synchronize_session="fetch")
+        )
+    row.story_id = keep
+    if merged:
+        s.flush()
+        s.execute(delete(StoryRow).where(StoryRow.id.in_(merged)))
+    s.connection().execute(_TOUCH_STORY, {"story": keep, "at": now})
+    loaded = s.identity_map.get(identity_key(StoryRow, keep))
+    if loaded is not None:  # a StoryRow this session holds sees the change too
+        set_committed_value(loaded, "updated_at", now)
+
+
+_NEW_STORY = insert(StoryRow).returning(StoryRow.id)
+_TOUCH_STORY = (
+    update(StoryRow).where(StoryRow.id == bindparam("story")).values(updated_at=bindparam("at"))
+)
+
+
+def _index_article(
+    s: Session,
+    row: ArticleRow,
+    sig: dedup.Signature | None,
+    keys: Sequence[int],
+    at: datetime,
+) -> None:
+    """Store the sketch, LSH buckets and story keys: the index every process shares."""
+    conn = s.connection()
+    if sig is not None:
+        conn.execute(
+            insert(SignatureRow),
+            [{"article_id": row.id, "shingles": sig.shingles, "sketch": sig.sketch}],
+        )
+        conn.execute(insert(BandRow), [{"bucket": k, "article_id": row.id} for k in sig.band_keys])
+    if keys:
+        conn.execute(
+            insert(StoryKeyRow),
+            [{"key": k, "at": at, "article_id": row.id} for k in dict.fromkeys(keys)],
+        )
