@@ -15,15 +15,15 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session
 
 from monitor.delivery.digest import Delivery, retry_delay, story_item
 from monitor.delivery.mailer import build_message
 from monitor.delivery.render import render_digest
 from monitor.errors import DeliveryError, TemporaryDeliveryError
-from monitor.models import DigestContent, MatchDoc
+from monitor.models import DigestContent
 from monitor.pipeline.match import Query
-from monitor.storage.schema import AlertRow, ArticleRow, EntityRow, MatchRow, MentionRow
+from monitor.pipeline.runner.stored import stored_doc
+from monitor.storage.schema import AlertRow, ArticleRow, MatchRow
 
 log = logging.getLogger("monitor.alerts")
 SUBJECT_TITLE_CHARS = 90
@@ -44,22 +44,6 @@ class AlertOutcome:
     state: str
     articles: int
     error: str | None = None
-
-
-def stored_doc(s: Session, article: ArticleRow) -> MatchDoc:
-    """What a query sees of a stored article: text, source, and its tagged entities."""
-    rows = s.execute(
-        select(MentionRow.entity_id, EntityRow.type)
-        .join(EntityRow, EntityRow.id == MentionRow.entity_id, isouter=True)
-        .where(MentionRow.article_id == article.id)
-    ).all()
-    return MatchDoc(
-        title=article.title,
-        text=article.text,
-        source=article.source_name,
-        entity_ids=frozenset(eid for eid, _ in rows),
-        entity_types=frozenset(t for _, t in rows if t),
-    )
 
 
 def _open_batch(d: Delivery, plan: AlertPlan, now: datetime) -> int | None:

@@ -13,9 +13,7 @@ from datetime import datetime, timedelta
 
 import httpx
 
-from monitor.models import (
-    FetchPolicy,
-)
+from monitor.models import FetchPolicy
 from monitor.pipeline import dedup, fetch
 from monitor.pipeline.match import Query
 from monitor.pipeline.tag import Tagger

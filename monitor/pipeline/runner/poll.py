@@ -9,29 +9,14 @@ import asyncio
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from sqlalchemy import (
-    or_,
-    select,
-)
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from monitor.errors import (
-    FeedError,
-    StageError,
-)
-from monitor.models import (
-    FeedEntry,
-    FetchPolicy,
-    HttpResponse,
-    ParsedFeed,
-    Validators,
-)
+from monitor.errors import FeedError, StageError
+from monitor.models import FeedEntry, FetchPolicy, HttpResponse, ParsedFeed, Validators
 from monitor.pipeline import backoff, dedup, feeds, fetch
 from monitor.pipeline.runner.context import Context, PollReport, SourceSpec, log
-from monitor.storage.schema import (
-    ArticleRow,
-    SourceRow,
-)
+from monitor.storage.schema import ArticleRow, SourceRow
 
 # --- poll -----------------------------------------------------------------------------
 

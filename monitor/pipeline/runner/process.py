@@ -13,43 +13,17 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import httpx
-from sqlalchemy import (
-    delete,
-    func,
-    insert,
-    select,
-    update,
-)
+from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
-from monitor.errors import (
-    BlockedURLError,
-    ExtractError,
-    FetchError,
-    StageError,
-    TooLargeError,
-)
-from monitor.models import (
-    EntityHit,
-    ExtractedText,
-    MatchDoc,
-)
+from monitor.errors import BlockedURLError, ExtractError, FetchError, StageError, TooLargeError
+from monitor.models import EntityHit, ExtractedText, MatchDoc
 from monitor.pipeline import dedup, extract, fetch
 from monitor.pipeline.match import prepare
-from monitor.pipeline.runner.context import (
-    MAX_PAGE_ATTEMPTS,
-    Context,
-    ProcessReport,
-    WatchlistSpec,
-)
+from monitor.pipeline.runner.context import MAX_PAGE_ATTEMPTS, Context, ProcessReport, WatchlistSpec
 from monitor.pipeline.runner.stories import _link_duplicate
 from monitor.pipeline.tag import Tagger
-from monitor.storage.schema import (
-    ArticleRow,
-    EntityRow,
-    MatchRow,
-    MentionRow,
-)
+from monitor.storage.schema import ArticleRow, EntityRow, MatchRow, MentionRow
 
 # --- process --------------------------------------------------------------------------
 

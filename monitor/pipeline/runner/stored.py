@@ -10,17 +10,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import (
-    select,
-)
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
-from monitor.errors import (
-    ExtractError,
-)
-from monitor.models import (
-    ExtractedText,
-    MatchDoc,
-)
+from monitor.errors import ExtractError
+from monitor.models import ExtractedText, MatchDoc
 from monitor.pipeline import dedup
 from monitor.pipeline.match import Query
 from monitor.pipeline.runner.context import MAX_PAGE_ATTEMPTS, Context, ProcessReport
@@ -36,11 +30,7 @@ from monitor.pipeline.runner.process import (
     _store_mentions,
     sync_entities,
 )
-from monitor.storage.schema import (
-    ArticleRow,
-    EntityRow,
-    MentionRow,
-)
+from monitor.storage.schema import ArticleRow, EntityRow, MentionRow
 
 
 def reextract(ctx: Context, *, batch: int = 200) -> ProcessReport:
@@ -160,6 +150,22 @@ class Hit:
     terms: tuple[str, ...]
 
 
+def stored_doc(s: Session, article: ArticleRow) -> MatchDoc:
+    """What a query sees of a stored article: its text, source, and tagged entities."""
+    rows = s.execute(
+        select(MentionRow.entity_id, EntityRow.type)
+        .join(EntityRow, EntityRow.id == MentionRow.entity_id, isouter=True)
+        .where(MentionRow.article_id == article.id)
+    ).all()
+    return MatchDoc(
+        title=article.title,
+        text=article.text,
+        source=article.source_name,
+        entity_ids=frozenset(eid for eid, _ in rows),
+        entity_types=frozenset(t for _, t in rows if t),
+    )
+
+
 def backtest(
     ctx: Context, query: Query, *, since: datetime | None = None, limit: int = 50
 ) -> list[Hit]:
@@ -169,19 +175,8 @@ def backtest(
         q = select(ArticleRow).where(ArticleRow.state == "processed")
         if since is not None:
             q = q.where(ArticleRow.processed_at >= since)
-        types = {r.id: r.type for r in s.scalars(select(EntityRow))}
         for row in s.scalars(q.order_by(ArticleRow.processed_at.desc(), ArticleRow.id.desc())):
-            ids = frozenset(
-                s.scalars(select(MentionRow.entity_id).where(MentionRow.article_id == row.id))
-            )
-            doc = MatchDoc(
-                title=row.title,
-                text=row.text,
-                source=row.source_name,
-                entity_ids=ids,
-                entity_types=frozenset(types[i] for i in ids if i in types),
-            )
-            m = query.match(doc)
+            m = query.match(stored_doc(s, row))
             if m is not None:
                 hits.append(
                     Hit(row.id, row.url, row.title, row.source_name, row.processed_at, m.terms)

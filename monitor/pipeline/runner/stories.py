@@ -28,19 +28,10 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.util import identity_key
 
-from monitor.models import (
-    EntityHit,
-    ExtractedText,
-)
+from monitor.models import EntityHit, ExtractedText
 from monitor.pipeline import dedup
 from monitor.pipeline.runner.context import Context
-from monitor.storage.schema import (
-    ArticleRow,
-    BandRow,
-    SignatureRow,
-    StoryKeyRow,
-    StoryRow,
-)
+from monitor.storage.schema import ArticleRow, BandRow, SignatureRow, StoryKeyRow, StoryRow
 
 # --- duplicates and stories -------------------------------------------------------------
 
