@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import pickle
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -16,6 +17,7 @@ from sqlalchemy import delete, func, select
 
 from monitor import app as appmod
 from monitor.config import load_settings
+from monitor.models import ExtractedText
 from monitor.pipeline import dedup, runner
 from monitor.pipeline.runner import ImportRecord, import_articles
 from monitor.storage.schema import (
@@ -332,6 +334,39 @@ def test_page_canonical_links_either_way_round(
     got = groups(app, [{"url": main.url}, {"url": mirror.url}])
     assert got[mirror.url][1] == got[main.url][0]
     assert got[mirror.url][2] == got[main.url][2]
+
+
+@pytest.mark.parametrize("precomputed", [True, False])
+def test_a_signature_computed_elsewhere_links_the_same(make_app: Any, precomputed: bool) -> None:
+    """An extraction worker may compute the signature: it pickles, and linking with it (or
+    with None, for a text too short) is linking as if the runner had computed it."""
+    original, copy = by_kind("pentagon-order", "original"), by_kind("pentagon-order", "syndicated")
+    app = make_app()
+    import_articles(app.ctx, [record(original)])
+    text = fixture_text(copy)
+    given = pickle.loads(pickle.dumps(dedup.signature(text, P))) if precomputed else None
+    with app.db.session() as s:
+        row = ArticleRow(
+            source_name=copy["source"],
+            url=copy["url"],
+            canonical_url=dedup.canonical_url(copy["url"]),
+            text=text,
+            text_hash=dedup.text_fingerprint(text),
+            discovered_at=datetime.fromisoformat(copy["published_at"]),
+            published_at=datetime.fromisoformat(copy["published_at"]),
+            state="processed",
+        )
+        s.add(row)
+        s.flush()
+        ex = ExtractedText(title=copy["title"], text=text, method="test")
+        runner._link_duplicate(app.ctx, s, row, ex, [], datetime.now(UTC), sig=given)
+        first = s.scalars(select(ArticleRow).where(ArticleRow.id != row.id)).one()
+        bands = s.scalar(select(func.count()).where(BandRow.article_id == row.id))
+        if precomputed:  # found as a near duplicate, and indexed
+            assert row.duplicate_of_id == first.id and bands == len(sig(copy).band_keys)
+        else:  # no signature: neither a near-duplicate lookup nor bands
+            assert row.duplicate_of_id is None and bands == 0
+        assert row.story_id is not None
 
 
 # --- speed-ups that must not change a result ----------------------------------------------

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
+from types import EllipsisType
 from typing import Any
 
 from sqlalchemy import (
@@ -49,8 +50,13 @@ def _link_duplicate(
     ex: ExtractedText,
     hits: Sequence[EntityHit],
     now: datetime,
+    *,
+    sig: dedup.Signature | EllipsisType | None = ...,
 ) -> None:
     """Link a copy to its group's original (tiers 1-3), put the article in a story, index it.
+
+    `sig` is `dedup.signature(row.text, ctx.dedup)` when the caller computed it already (in
+    an extraction worker); the default `...` computes it here.
 
     Groups and stories are the connected parts of a symmetric relation, and the original is
     the earliest published member, so the outcome does not depend on processing order.
@@ -62,7 +68,8 @@ def _link_duplicate(
         page = dedup.canonical_url(ex.canonical_url)
         row.page_canonical_url = page if page != row.canonical_url else None
     at = _article_time(row)
-    sig = dedup.signature(row.text, p)
+    if isinstance(sig, EllipsisType):
+        sig = dedup.signature(row.text, p)
     found = _lookup(s, row, sig)
     copies = {o.id: o for o, _, same in found if same}
     exact = any(o.text_hash == row.text_hash for o in copies.values())
