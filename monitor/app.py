@@ -91,18 +91,10 @@ def build(
             w.name,
             compile_query(w.query),
             None if w.sources == "all" else frozenset(w.sources),
+            compile_query(w.alert.query) if w.alert is not None else None,
         )
         for w in settings.watchlists
     ]
-    executor: Executor | None = None
-    if n > 1:
-        # Workers extract, tag and match (the stages are pure); this process only stores.
-        executor = ProcessPoolExecutor(
-            max_workers=n,
-            mp_context=multiprocessing.get_context("spawn"),
-            initializer=runner.init_worker,
-            initargs=(tagger, watchlists),
-        )
 
     def http_client() -> httpx.AsyncClient:
         limits = httpx.Limits(
@@ -123,12 +115,20 @@ def build(
         policy=policy,
         clock=clock,
         http_client=http_client,
-        executor=executor,
         keep_html_days=settings.fetch.keep_html_days,
         robots=fetch.RobotsCache(policy) if settings.fetch.obey_robots_txt else None,
         progress=progress or (lambda msg: log.info(msg)),
         dedup=settings.dedup.params(),
     )
+    executor: Executor | None = None
+    if n > 1:
+        # Workers extract, tag, match and sign (the stages are pure); this process stores.
+        executor = ctx.executor = ProcessPoolExecutor(
+            max_workers=n,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=runner.init_worker,
+            initargs=(runner.stages_for(ctx),),
+        )
     delivery = ledger.Delivery(
         db=db,
         mailer=mailer if mailer is not None else build_mailer(settings),
@@ -150,15 +150,9 @@ def build(
         for w in settings.watchlists
     ]
     alert_plans = [
-        AlertPlan(
-            w.name,
-            compile_query(w.alert.query),
-            w.alert.recipients,
-            w.alert.window,
-            w.digest.timezone,
-        )
-        for w in settings.watchlists
-        if w.alert is not None
+        AlertPlan(w.name, spec.alert, w.alert.recipients, w.alert.window, w.digest.timezone)
+        for w, spec in zip(settings.watchlists, watchlists, strict=True)
+        if w.alert is not None and spec.alert is not None
     ]
     ledger.ensure_watchlists(db, plans, clock())
     return App(settings, db, ctx, delivery, plans, entities, alert_plans, executor)

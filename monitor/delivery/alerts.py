@@ -3,7 +3,9 @@
 The first unalerted match opens a batching window (default 10 min); when it closes, one mail
 carries every alert-worthy match gathered, and no second alert mail for the watchlist goes
 out within one window of the last (rate limit). Each match is alerted at most once: the
-batch row and the matches' `alerted_at` are committed together, before sending.
+batch row and the matches' `alerted_at` are committed together, before sending. Whether a
+match satisfies the alert query is decided when its article is processed (with the alert
+query of that time); matches stored without that verdict are checked here.
 """
 
 from __future__ import annotations
@@ -57,7 +59,10 @@ def _open_batch(d: Delivery, plan: AlertPlan, now: datetime) -> int | None:
         ).all()
         worthy = []
         for m, a in pairs:
-            if plan.query.match(stored_doc(s, a)) is None:
+            # The verdict taken at processing time, else (older matches) the query now.
+            if m.alert_worthy is False or (
+                m.alert_worthy is None and plan.query.match(stored_doc(s, a)) is None
+            ):
                 m.alerted_at = now  # considered: not alert-worthy, never looked at again
             else:
                 worthy.append(m)

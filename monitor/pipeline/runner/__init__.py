@@ -20,6 +20,7 @@ from monitor.pipeline.runner.process import (
     expire_html,
     init_worker,
     process,
+    stages_for,
     sync_entities,
 )
 from monitor.pipeline.runner.stored import Hit, ImportRecord, backtest, import_articles, reextract
@@ -46,6 +47,7 @@ __all__ = [
     "poll",
     "process",
     "reextract",
+    "stages_for",
     "sync_entities",
     "sync_sources",
 ]

@@ -36,11 +36,12 @@ class SourceSpec:
 
 @dataclass(frozen=True)
 class WatchlistSpec:
-    """A watchlist's compiled query and the sources it covers (None = all)."""
+    """A watchlist's compiled query, the sources it covers (None = all) and its alert query."""
 
     name: str
     query: Query
     sources: frozenset[str] | None = None
+    alert: Query | None = None
 
 
 @dataclass

@@ -1,5 +1,8 @@
-"""Processing pending articles: fetch pages, extract (process pool), tag, match, store.
+"""Processing pending articles: fetch pages, analyse them in a process pool, store in batches.
 
+Pool workers extract, tag, match (watchlist and alert queries), sign for dedup and compress
+the HTML: everything pure. This process fetches (on a background event-loop thread, so
+downloads overlap the storing) and stores; one transaction per RECORD_BATCH articles.
 One broken page falls back to the feed's text or is recorded; the batch goes on.
 """
 
@@ -8,9 +11,10 @@ from __future__ import annotations
 import asyncio
 import gzip
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Future
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 import httpx
 from sqlalchemy import delete, func, insert, select, update
@@ -25,7 +29,33 @@ from monitor.pipeline.runner.stories import _link_duplicate
 from monitor.pipeline.tag import Tagger
 from monitor.storage.schema import ArticleRow, EntityRow, MatchRow, MentionRow
 
-# --- process --------------------------------------------------------------------------
+RECORD_BATCH = 25  # articles stored per transaction: fewer commits, little redone after a crash
+HTML_GZIP_LEVEL = 6
+
+# (watchlist, matched terms, alert verdict: None when the watchlist has no alert query)
+Found = tuple[tuple[str, tuple[str, ...], bool | None], ...]
+
+# --- the stages a worker holds -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Stages:
+    """Everything but storage, built once per worker: the compiled entity list and queries,
+    the dedup parameters, and whether raw HTML is kept (compressed) for re-extraction."""
+
+    tagger: Tagger
+    watchlists: tuple[WatchlistSpec, ...]
+    dedup: dedup.DedupParams
+    keep_html: bool
+
+
+def stages_for(ctx: Context) -> Stages:
+    return Stages(
+        ctx.tagger,
+        tuple(ctx.watchlists),
+        ctx.dedup,
+        ctx.keep_html and ctx.keep_html_days > 0,
+    )
 
 
 @dataclass(frozen=True)
@@ -39,47 +69,62 @@ class _Pending:
 
 
 @dataclass(frozen=True)
+class _Analysis:
+    """What the stages make of an extracted article; only storing it is left."""
+
+    hits: tuple[EntityHit, ...]
+    found: Found
+    text_hash: str
+    sig: dedup.Signature | None  # None: too short to compare
+    html_gz: bytes | None = None
+
+
+@dataclass(frozen=True)
 class _Outcome:
     pending: _Pending
     extracted: ExtractedText | None = None
     html: str = ""
     error: StageError | None = None
-    hits: tuple[EntityHit, ...] | None = None  # None: not tagged in the pool, tag here
-    matches: tuple[tuple[str, tuple[str, ...]], ...] | None = None  # (watchlist, terms)
+    analysis: _Analysis | None = None  # None: analysed in this process when stored
 
 
-@dataclass(frozen=True)
-class _Analysis:
-    """What a pool worker sends back: the extraction and, when the worker holds the stages
-    (`init_worker`), the entity hits and watchlist matches, so only storage is left here."""
-
-    extracted: ExtractedText
-    hits: tuple[EntityHit, ...] | None = None
-    matches: tuple[tuple[str, tuple[str, ...]], ...] | None = None
+_Job = tuple[str, str, str, str, str]  # html, url, feed html, title, source
+_STAGES: Stages | None = None
 
 
-_STAGES: tuple[Tagger, tuple[WatchlistSpec, ...]] | None = None
-
-
-def init_worker(tagger: Tagger, watchlists: Sequence[WatchlistSpec]) -> None:
-    """Process-pool initializer: the compiled entity list and queries, once per worker, so
-    tagging and matching run on every core instead of in the process that stores."""
+def init_worker(stages: Stages) -> None:
+    """Process-pool initializer: the compiled entity list, queries and parameters, once per
+    worker, so all the per-article CPU work runs on every core."""
     global _STAGES
-    _STAGES = (tagger, tuple(watchlists))
+    _STAGES = stages
 
 
-def _analyse_one(
-    html: str, url: str, fallback: str, title: str, source: str
-) -> _Analysis | ExtractError:
+def _analyse_one(job: _Job) -> tuple[ExtractedText, _Analysis] | ExtractError:
+    """Run in a pool worker: extract, then analyse (the worker must have been initialised)."""
+    if _STAGES is None:
+        raise RuntimeError("pool worker started without init_worker")
+    return analyse(job, _STAGES)
+
+
+def analyse(job: _Job, stages: Stages) -> tuple[ExtractedText, _Analysis] | ExtractError:
+    html, url, fallback, title, source = job
     r = _extract_one(html, url, fallback)
     if isinstance(r, ExtractError):
         return r
-    if _STAGES is None:
-        return _Analysis(r)
-    tagger, watchlists = _STAGES
-    title = title or r.title  # as _apply_extraction will store it
-    hits = tuple(tagger.tag(document_text(title, r.text)))
-    return _Analysis(r, hits, _match_all(watchlists, title, r.text, source, hits))
+    return r, derive(stages, title or r.title, source, r, html)
+
+
+def derive(stages: Stages, title: str, source: str, ex: ExtractedText, html: str) -> _Analysis:
+    """Tags, watchlist and alert matches, dedup signature, text hash, compressed HTML."""
+    hits = tuple(stages.tagger.tag(document_text(title, ex.text)))
+    keep = stages.keep_html and bool(html)
+    return _Analysis(
+        hits,
+        _match_all(stages.watchlists, title, ex.text, source, hits),
+        dedup.text_fingerprint(ex.text),
+        dedup.signature(ex.text, stages.dedup),
+        gzip.compress(html.encode("utf-8"), HTML_GZIP_LEVEL) if keep else None,
+    )
 
 
 def sync_entities(ctx: Context) -> None:
@@ -118,31 +163,48 @@ def process(ctx: Context, *, limit: int | None = None) -> ProcessReport:
         expire_html(ctx)
         return report
     ctx.progress(f"processing {len(pending)} article(s)")
-    for i, outcome in enumerate(_fetch_and_extract(ctx, pending), 1):
-        _record_article(ctx, outcome, report)
-        if i % 50 == 0:
-            ctx.progress(f"  {i}/{len(pending)} articles stored")
+    batch: list[_Outcome] = []
+    stored = 0
+    for outcome in _fetch_and_extract(ctx, pending):
+        batch.append(outcome)
+        if len(batch) >= RECORD_BATCH:
+            _record_batch(ctx, batch, report)
+            stored, batch = stored + len(batch), []
+            if stored % 100 == 0:
+                ctx.progress(f"  {stored}/{len(pending)} articles stored")
+    if batch:
+        _record_batch(ctx, batch, report)
     expire_html(ctx)
     return report
 
 
 def _fetch_and_extract(ctx: Context, pending: Sequence[_Pending]) -> Iterator[_Outcome]:
-    """Fetched pages, extracted, in `pending` order. With a pool, each page is handed to it as
-    soon as it arrives, so extraction overlaps the downloads and the caller's recording
-    overlaps the extraction of the pages after it."""
+    """Fetched pages, analysed, in `pending` order. With a pool, the downloads run on an
+    event loop in a background thread and each page goes to the pool as soon as it arrives,
+    so downloading, analysing and the caller's storing all overlap."""
     executor = ctx.executor
     if executor is None:
         yield from _extract_all(ctx, asyncio.run(_fetch_pages(ctx, pending)))
         return
-    jobs: dict[int, Future[_Analysis | ExtractError]] = {}
+    arrived: dict[int, Future[_Outcome]] = {p.id: Future() for p in pending}
+    jobs: dict[int, Future[tuple[ExtractedText, _Analysis] | ExtractError]] = {}
 
-    def submit(o: _Outcome) -> None:
+    def on_done(o: _Outcome) -> None:  # on the fetching thread
         if o.error is None or not _retry_page_later(o):
-            jobs[o.pending.id] = executor.submit(_analyse_one, *_job(o))
+            jobs[o.pending.id] = executor.submit(_analyse_one, _job(o))
+        arrived[o.pending.id].set_result(o)
 
-    for o in asyncio.run(_fetch_pages(ctx, pending, on_done=submit)):
-        job = jobs.get(o.pending.id)
-        yield o if job is None else _with_extraction(o, job.result())
+    with ThreadPoolExecutor(1, thread_name_prefix="monitor-fetch") as fetcher:
+        fetching = fetcher.submit(asyncio.run, _fetch_pages(ctx, pending, on_done=on_done))
+        for p in pending:
+            either: list[Future[Any]] = [arrived[p.id], fetching]
+            wait(either, return_when=FIRST_COMPLETED)
+            if not arrived[p.id].done():
+                fetching.result()  # the fetching thread's error, if it died
+                raise RuntimeError(f"fetching ended without an outcome for {p.url}")
+            o = arrived[p.id].result()
+            job = jobs.get(p.id)
+            yield o if job is None else _with_extraction(o, job.result())
 
 
 async def _fetch_pages(
@@ -191,18 +253,20 @@ def _extract_one(html: str, url: str, fallback: str) -> ExtractedText | ExtractE
 
 
 def _extract_all(ctx: Context, fetched: list[_Outcome]) -> list[_Outcome]:
-    """Extract every fetched page; a failed page download falls back to the feed's content."""
-    jobs: list[tuple[str, str, str, str, str] | None] = []
+    """Analyse every fetched page; a failed page download falls back to the feed's content."""
+    jobs: list[_Job | None] = []
     for o in fetched:
         if o.error is not None and _retry_page_later(o):
             jobs.append(None)
         else:
             jobs.append(_job(o))
     work = [j for j in jobs if j is not None]
+    results: list[tuple[ExtractedText, _Analysis] | ExtractError]
     if ctx.executor is not None and len(work) > 1:
-        results = list(ctx.executor.map(_analyse_one, *zip(*work, strict=True)))
+        results = list(ctx.executor.map(_analyse_one, work))
     else:
-        results = [_analyse_one(*j) for j in work]
+        stages = stages_for(ctx)
+        results = [analyse(j, stages) for j in work]
     it = iter(results)
     return [
         o if job is None else _with_extraction(o, next(it))
@@ -210,15 +274,15 @@ def _extract_all(ctx: Context, fetched: list[_Outcome]) -> list[_Outcome]:
     ]
 
 
-def _job(o: _Outcome) -> tuple[str, str, str, str, str]:
+def _job(o: _Outcome) -> _Job:
     p = o.pending
     return (o.html, p.url, p.feed_html, p.title, p.source)
 
 
-def _with_extraction(o: _Outcome, r: _Analysis | ExtractError) -> _Outcome:
+def _with_extraction(o: _Outcome, r: tuple[ExtractedText, _Analysis] | ExtractError) -> _Outcome:
     if isinstance(r, ExtractError):
         return _Outcome(o.pending, html=o.html, error=o.error or r)
-    return _Outcome(o.pending, r.extracted, o.html, o.error, r.hits, r.matches)
+    return _Outcome(o.pending, r[0], o.html, o.error, r[1])
 
 
 def _retry_page_later(o: _Outcome) -> bool:
@@ -231,37 +295,64 @@ def _retry_page_later(o: _Outcome) -> bool:
     return isinstance(o.error, FetchError) and (status is None or status >= 500 or status == 429)
 
 
-def _record_article(ctx: Context, o: _Outcome, report: ProcessReport) -> None:
+# --- storing -----------------------------------------------------------------------------
+
+
+def _record_batch(ctx: Context, outcomes: Sequence[_Outcome], report: ProcessReport) -> None:
+    """Store a batch of outcomes in one transaction, in order: each article is linked to the
+    duplicates and stories stored before it, this batch's included (flushed one by one)."""
     now = ctx.clock()
+    stages: Stages | None = None
     with ctx.db.session() as s:
-        row = s.get_one(ArticleRow, o.pending.id)
-        row.attempts += 1
-        if o.extracted is None:
-            row.last_error = str(o.error)
-            if _retry_page_later(o):
-                report.retrying += 1
-            else:
-                row.state = "failed"
-                report.failed[row.url] = str(o.error)
-            return
-        if ctx.keep_html and ctx.keep_html_days > 0 and o.html:
-            row.html_gz = gzip.compress(o.html.encode("utf-8"))
-        _apply_extraction(row, o.extracted)
-        if o.error is not None:
-            row.last_error = str(o.error)
-        hits = _hits(ctx, o, row)
-        _link_duplicate(ctx, s, row, o.extracted, hits, now)
-        report.duplicates += row.duplicate_of_id is not None
-        _store_mentions(s, row, hits)
-        report.matched += _store_matches(ctx, s, row, hits, now, o.matches)
-        row.state, row.processed_at = "processed", now
-        report.processed += 1
+        ids = [o.pending.id for o in outcomes]
+        rows = {r.id: r for r in s.scalars(select(ArticleRow).where(ArticleRow.id.in_(ids)))}
+        analysed: list[tuple[int, _Analysis]] = []
+        for o in outcomes:
+            row = rows[o.pending.id]
+            row.attempts += 1
+            if o.extracted is None:
+                _record_failure(row, o, report)
+                continue
+            if o.analysis is None:
+                stages = stages or stages_for(ctx)
+            a = _record_article(ctx, s, row, o, now, stages)
+            report.duplicates += row.duplicate_of_id is not None
+            report.processed += 1
+            analysed.append((row.id, a))
+            s.flush()
+        _store_mentions(s, [(aid, a.hits) for aid, a in analysed])
+        report.matched += _store_matches(s, [(aid, a.found) for aid, a in analysed], now)
 
 
-def _hits(ctx: Context, o: _Outcome, row: ArticleRow) -> Sequence[EntityHit]:
-    if o.hits is not None:
-        return o.hits
-    return ctx.tagger.tag(document_text(row.title, row.text))
+def _record_failure(row: ArticleRow, o: _Outcome, report: ProcessReport) -> None:
+    row.last_error = str(o.error)
+    if _retry_page_later(o):
+        report.retrying += 1
+    else:
+        row.state = "failed"
+        report.failed[row.url] = str(o.error)
+
+
+def _record_article(
+    ctx: Context, s: Session, row: ArticleRow, o: _Outcome, now: datetime, stages: Stages | None
+) -> _Analysis:
+    """Store one extracted article and link it; returns its analysis (made here if needed)."""
+    ex = o.extracted
+    assert ex is not None
+    if o.analysis is not None:
+        a = o.analysis
+        _apply_extraction(row, ex, a.text_hash)
+    else:
+        assert stages is not None
+        _apply_extraction(row, ex, dedup.text_fingerprint(ex.text))
+        a = derive(stages, row.title, row.source_name, ex, o.html)
+    if a.html_gz is not None:
+        row.html_gz = a.html_gz
+    if o.error is not None:
+        row.last_error = str(o.error)
+    _link_duplicate(ctx, s, row, ex, a.hits, now, sig=a.sig)
+    row.state, row.processed_at = "processed", now
+    return a
 
 
 def document_text(title: str, text: str) -> str:
@@ -269,7 +360,7 @@ def document_text(title: str, text: str) -> str:
     return f"{title}\n\n{text}" if title else text
 
 
-def _apply_extraction(row: ArticleRow, ex: ExtractedText) -> None:
+def _apply_extraction(row: ArticleRow, ex: ExtractedText, text_hash: str) -> None:
     row.title = row.title or ex.title
     row.text = ex.text
     row.author = ex.author
@@ -278,28 +369,26 @@ def _apply_extraction(row: ArticleRow, ex: ExtractedText) -> None:
     row.published_at, row.date_source = extract.choose_published(
         row.feed_published_at, ex.published_at, row.url
     )
-    row.text_hash = dedup.text_fingerprint(ex.text)
+    row.text_hash = text_hash
 
 
-def _store_mentions(s: Session, row: ArticleRow, hits: Sequence[EntityHit]) -> None:
-    """Replace the article's mentions (one bulk insert: a merge per row was a third of the
-    per-article cost of `process`)."""
-    s.execute(delete(MentionRow).where(MentionRow.article_id == row.id))
-    if hits:
-        s.execute(
-            insert(MentionRow),
-            [
-                {
-                    "article_id": row.id,
-                    "entity_id": h.id,
-                    "count": h.count,
-                    "evidence": [
-                        {"start": m.start, "end": m.end, "text": m.text} for m in h.mentions
-                    ],
-                }
-                for h in hits
-            ],
-        )
+def _store_mentions(s: Session, hits: Sequence[tuple[int, Sequence[EntityHit]]]) -> None:
+    """Replace the articles' mentions: one delete and one bulk insert for the whole batch."""
+    if not hits:
+        return
+    s.execute(delete(MentionRow).where(MentionRow.article_id.in_([aid for aid, _ in hits])))
+    values = [
+        {
+            "article_id": aid,
+            "entity_id": h.id,
+            "count": h.count,
+            "evidence": [{"start": m.start, "end": m.end, "text": m.text} for m in h.mentions],
+        }
+        for aid, article_hits in hits
+        for h in article_hits
+    ]
+    if values:
+        s.execute(insert(MentionRow), values)
 
 
 def _match_all(
@@ -308,8 +397,9 @@ def _match_all(
     text: str,
     source: str,
     hits: Sequence[EntityHit],
-) -> tuple[tuple[str, tuple[str, ...]], ...]:
-    """(watchlist, matched terms) for every watchlist covering `source` that matches."""
+) -> Found:
+    """(watchlist, matched terms, alert verdict) for every watchlist covering `source` that
+    matches; the verdict says whether the watchlist's alert query matches too."""
     doc = prepare(  # tokenised once for every watchlist
         MatchDoc(
             title=title,
@@ -325,29 +415,39 @@ def _match_all(
             continue
         m = w.query.match_prepared(doc)
         if m is not None:
-            found.append((w.name, m.terms))
+            verdict = None if w.alert is None else w.alert.match_prepared(doc) is not None
+            found.append((w.name, m.terms, verdict))
     return tuple(found)
 
 
-def _store_matches(
-    ctx: Context,
-    s: Session,
-    row: ArticleRow,
-    hits: Sequence[EntityHit],
-    now: datetime,
-    found: Sequence[tuple[str, tuple[str, ...]]] | None = None,
-) -> int:
-    if found is None:
-        found = _match_all(ctx.watchlists, row.title, row.text, row.source_name, hits)
-    matched = 0
-    for name, terms in found:
-        exists = s.scalar(
-            select(MatchRow.id).where(MatchRow.watchlist == name, MatchRow.article_id == row.id)
-        )
-        if exists is None:
-            s.add(MatchRow(watchlist=name, article_id=row.id, matched_at=now, terms=list(terms)))
-            matched += 1
-    return matched
+def _store_matches(s: Session, found: Sequence[tuple[int, Found]], now: datetime) -> int:
+    """Insert the new (watchlist, article) matches; returns how many. A match whose alert
+    verdict is no is marked considered (`alerted_at`) at once: the alert step skips it."""
+    wanted = {(name, aid): (terms, verdict) for aid, f in found for name, terms, verdict in f}
+    if not wanted:
+        return 0
+    existing = set(
+        s.execute(
+            select(MatchRow.watchlist, MatchRow.article_id).where(
+                MatchRow.article_id.in_({aid for _, aid in wanted})
+            )
+        ).all()
+    )
+    values = [
+        {
+            "watchlist": name,
+            "article_id": aid,
+            "matched_at": now,
+            "terms": list(terms),
+            "alert_worthy": verdict,
+            "alerted_at": now if verdict is False else None,
+        }
+        for (name, aid), (terms, verdict) in wanted.items()
+        if (name, aid) not in existing
+    ]
+    if values:
+        s.execute(insert(MatchRow), values)
+    return len(values)
 
 
 # --- stored HTML: retention and re-extraction ------------------------------------------

@@ -22,12 +22,13 @@ from monitor.pipeline.runner.process import (
     _apply_extraction,
     _extract_all,
     _extract_one,
-    _hits,
     _Outcome,
     _Pending,
-    _record_article,
+    _record_batch,
     _store_matches,
     _store_mentions,
+    derive,
+    stages_for,
     sync_entities,
 )
 from monitor.storage.schema import ArticleRow, EntityRow, MentionRow
@@ -46,6 +47,8 @@ def reextract(ctx: Context, *, batch: int = 200) -> ProcessReport:
                 select(
                     ArticleRow.id,
                     ArticleRow.url,
+                    ArticleRow.title,
+                    ArticleRow.source_name,
                     ArticleRow.feed_content,
                     ArticleRow.feed_summary,
                     ArticleRow.html_gz,
@@ -63,7 +66,14 @@ def reextract(ctx: Context, *, batch: int = 200) -> ProcessReport:
         last_id = rows[-1].id
         stored = [
             _Outcome(
-                _Pending(r.id, r.url, r.feed_content or r.feed_summary, MAX_PAGE_ATTEMPTS),
+                _Pending(
+                    r.id,
+                    r.url,
+                    r.feed_content or r.feed_summary,
+                    MAX_PAGE_ATTEMPTS,
+                    r.title,
+                    r.source_name,
+                ),
                 html=gzip.decompress(r.html_gz).decode("utf-8", errors="replace"),
             )
             for r in rows
@@ -74,15 +84,16 @@ def reextract(ctx: Context, *, batch: int = 200) -> ProcessReport:
 
 
 def _rerecord(ctx: Context, o: _Outcome, report: ProcessReport) -> None:
+    """Store a re-extraction: text, mentions and new matches; links and stories are kept."""
     with ctx.db.session() as s:
         row = s.get_one(ArticleRow, o.pending.id)
         if o.extracted is None:
             report.failed[row.url] = str(o.error)
             return
-        _apply_extraction(row, o.extracted)
-        hits = _hits(ctx, o, row)
-        _store_mentions(s, row, hits)
-        report.matched += _store_matches(ctx, s, row, hits, ctx.clock(), o.matches)
+        a = o.analysis or derive(stages_for(ctx), row.title, row.source_name, o.extracted, "")
+        _apply_extraction(row, o.extracted, a.text_hash)
+        _store_mentions(s, [(row.id, a.hits)])
+        report.matched += _store_matches(s, [(row.id, a.found)], ctx.clock())
         report.processed += 1
 
 
@@ -134,7 +145,7 @@ def import_articles(ctx: Context, records: Sequence[ImportRecord]) -> ProcessRep
                 if isinstance(r, ExtractError)
                 else _Outcome(pending, r, rec.html)
             )
-        _record_article(ctx, outcome, report)
+        _record_batch(ctx, [outcome], report)
     return report
 
 
