@@ -205,6 +205,9 @@ class MatchRow(Base):
     matched_at: Mapped[datetime]
     terms: Mapped[list[Any]]
     alerted_at: Mapped[datetime | None]
+    # The alert query's verdict, taken when the article was processed (None: not taken;
+    # the alert step then evaluates the query itself).
+    alert_worthy: Mapped[bool | None]
 
 
 class DigestRow(Base):
