@@ -50,6 +50,7 @@ that satisfied terms outside any NOT, then the entity ids and types that did:
 from __future__ import annotations
 
 import bisect
+import itertools
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
@@ -59,7 +60,7 @@ from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedTok
 
 from monitor.errors import QueryError
 from monitor.models import MatchDoc, QueryMatch
-from monitor.pipeline.normalize import fold_with_offsets
+from monitor.pipeline.normalize import fold_text
 
 __all__ = ["PreparedDoc", "Query", "compile_query", "prepare"]
 
@@ -107,42 +108,10 @@ _ARABIC_ARTICLES = ("وال", "ال")
 
 # --- the article side: words, their folded forms and positions --------------------------
 
-
-@dataclass(frozen=True, slots=True)
-class _Form:
-    """One way a word can be read: folded text, where its surface ends, written in capitals."""
-
-    text: str
-    end: int
-    upper: bool
-
-
-@dataclass(frozen=True, slots=True)
-class _Tok:
-    start: int
-    forms: tuple[_Form, ...]
-
-
-def _scan(text: str) -> list[_Tok]:
-    """The words of `text`, each with its folded forms and offsets into `text`."""
-    folded, origin = fold_with_offsets(text)
-    toks: list[_Tok] = []
-    for m in _TOKEN_RE.finditer(folded):
-        a, b = m.span()
-        start, end = origin[a], origin[b - 1] + 1
-        form = m.group().replace(".", "")
-        forms = [_Form(form, end, text[start:end].isupper())]
-        if len(form) > 2 and form[-1] == "s":
-            stem_end = origin[b - 2] + 1
-            if _APOSTROPHES.intersection(text[stem_end : origin[b - 1]]):
-                forms.append(_Form(form[:-1], stem_end, text[start:stem_end].isupper()))
-        if "\u0600" <= form[0] <= "\u06ff":
-            for article in _ARABIC_ARTICLES:
-                if form.startswith(article) and len(form) - len(article) >= 2:
-                    forms.append(_Form(form[len(article) :], end, False))
-                    break
-        toks.append(_Tok(start, tuple(forms)))
-    return toks
+# A possessive: apostrophe(s) and an s closing a word (Iran's); the stem is a second form.
+_POSSESSIVE_RE = re.compile("[" + re.escape("".join(sorted(_APOSTROPHES))) + "]+[sS]")
+_ARABIC_LETTER_RE = re.compile("[\u0600-\u06ff]")
+_TOKEN_SPLIT = re.compile(f"({_TOKEN_RE.pattern})")
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,14 +122,8 @@ class _Word:
     prefix: bool = False
     acronym: bool = False
 
-    def end_in(self, tok: _Tok) -> int | None:
-        """Where `tok`'s surface ends if it matches this word, else None."""
-        for f in tok.forms:
-            if self.acronym and not f.upper:
-                continue
-            if f.text.startswith(self.text) if self.prefix else f.text == self.text:
-                return f.end
-        return None
+    def accepts(self, form: str) -> bool:
+        return form.startswith(self.text) if self.prefix else form == self.text
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,44 +137,127 @@ class _Span:
 
 
 class _FieldIndex:
-    """One field's words with an inverted index from folded form to positions."""
+    """One field's words (folded) with an inverted index from folded form to positions.
 
-    __slots__ = ("field", "forms", "postings", "text", "toks")
+    Built for every article and every field, so it does the least per word: the words come
+    from one regex pass over the folded text; their offsets (for surfaces, capitals and
+    possessives) only when something asks. A word may have a second form: the stem of a
+    possessive (Iran's: irans, iran) or an Arabic word without its article (الحشد: حشد).
+    """
+
+    __slots__ = ("_alts", "_bounds", "_folded", "_forms", "field", "postings", "text", "words")
 
     def __init__(self, field: str, text: str) -> None:
         self.field = field
         self.text = text
-        self.toks = _scan(text)
-        self.postings: dict[str, list[int]] = {}
-        for pos, tok in enumerate(self.toks):
-            for f in tok.forms:
-                self.postings.setdefault(f.text, []).append(pos)
-        self.forms = sorted(self.postings)
+        self._folded = folded = fold_text(text)
+        # Separators and words alternate; word k spans bounds[2k]..bounds[2k+1] (folded).
+        parts = _TOKEN_SPLIT.split(folded.text)
+        self._bounds = list(itertools.accumulate(map(len, parts)))
+        words: list[str] = parts[1::2]
+        if "." in "".join(words):  # dotted acronyms: u.s. is the word us
+            words = [w.replace(".", "") if "." in w else w for w in words]
+        self.words = words
+        self._forms: list[str] | None = None
+        postings: dict[str, list[int]] = {}
+        for pos, w in enumerate(words):
+            got = postings.get(w)
+            if got is None:
+                postings[w] = [pos]
+            else:
+                got.append(pos)
+        # position -> (other form, folded end, written in capitals)
+        self._alts: dict[int, tuple[str, int, bool]] = {}
+        self._add_possessives(postings)
+        if _ARABIC_LETTER_RE.search(folded.text):
+            self._add_arabic_stems(postings)
+        self.postings = postings
+
+    def _add_possessives(self, postings: dict[str, list[int]]) -> None:
+        for m in _POSSESSIVE_RE.finditer(self.text):
+            s = self._folded_index(m.end() - 1)
+            pos = self._position_at(s)
+            if pos is None:
+                continue
+            start, end = self.span(pos)
+            word = self.words[pos]
+            if end != s + 1 or len(word) <= 2 or word[-1] != "s":
+                continue
+            stem = word[:-1]
+            o_start = self._folded.origin(start)
+            o_stem_end = self._folded.origin(end - 2) + 1
+            self._alts[pos] = (stem, end - 1, self.text[o_start:o_stem_end].isupper())
+            postings.setdefault(stem, []).append(pos)
+            postings[stem].sort()
+
+    def _add_arabic_stems(self, postings: dict[str, list[int]]) -> None:
+        for pos, w in enumerate(self.words):
+            if "\u0600" <= w[0] <= "\u06ff" and pos not in self._alts:
+                for article in _ARABIC_ARTICLES:
+                    if w.startswith(article) and len(w) - len(article) >= 2:
+                        stem = w[len(article) :]
+                        self._alts[pos] = (stem, self.span(pos)[1], False)
+                        postings.setdefault(stem, []).append(pos)
+                        postings[stem].sort()
+                        break
+
+    def span(self, pos: int) -> tuple[int, int]:
+        """The word at `pos` as [start, end) in the folded text."""
+        return self._bounds[2 * pos], self._bounds[2 * pos + 1]
+
+    def _folded_index(self, original: int) -> int:
+        """The folded position of the original char at `original` (one that folding keeps)."""
+        ft = self._folded
+        k = bisect.bisect_right(ft.anchors_o, original) - 1
+        if k < 0:
+            return 0
+        return ft.anchors_f[k] if k in ft.flat else ft.anchors_f[k] + original - ft.anchors_o[k]
+
+    def _position_at(self, folded: int) -> int | None:
+        """The word holding folded char `folded`, if any."""
+        part = bisect.bisect_right(self._bounds, folded)
+        return part // 2 if part % 2 else None
+
+    def upper(self, pos: int) -> bool:
+        """Is the word at `pos` written in capitals?"""
+        start, end = self._folded.span(*self.span(pos))
+        return self.text[start:end].isupper()
+
+    def end_if(self, word: _Word, pos: int) -> int | None:
+        """Where (folded) the word at `pos` ends if it matches `word`, else None."""
+        if word.accepts(self.words[pos]) and not (word.acronym and not self.upper(pos)):
+            return self._bounds[2 * pos + 1]
+        alt = self._alts.get(pos)
+        if alt is not None and word.accepts(alt[0]) and not (word.acronym and not alt[2]):
+            return alt[1]
+        return None
 
     def _candidates(self, word: _Word) -> Sequence[int]:
         if not word.prefix:
             return self.postings.get(word.text, ())
-        lo = bisect.bisect_left(self.forms, word.text)
-        hi = bisect.bisect_left(self.forms, word.text + "\U0010ffff")
+        if self._forms is None:
+            self._forms = sorted(self.postings)
+        lo = bisect.bisect_left(self._forms, word.text)
+        hi = bisect.bisect_left(self._forms, word.text + "\U0010ffff")
         if hi - lo == 1:
-            return self.postings[self.forms[lo]]
-        return sorted({p for f in self.forms[lo:hi] for p in self.postings[f]})
+            return self.postings[self._forms[lo]]
+        return sorted({p for f in self._forms[lo:hi] for p in self.postings[f]})
 
     def find(self, words: tuple[_Word, ...]) -> list[_Span]:
         """Every place where `words` occur one after the other."""
         spans: list[_Span] = []
         last = len(words) - 1
         for first in self._candidates(words[0]):
-            if first + last >= len(self.toks):
+            if first + last >= len(self.words):
                 break
             end: int | None = None
             for i, word in enumerate(words):
-                end = word.end_in(self.toks[first + i])
+                end = self.end_if(word, first + i)
                 if end is None:
                     break
             if end is not None:
-                surface = self.text[self.toks[first].start : end]
-                spans.append(_Span(self.field, first, first + last, (surface,)))
+                start, stop = self._folded.span(self._bounds[2 * first], end)
+                spans.append(_Span(self.field, first, first + last, (self.text[start:stop],)))
         return spans
 
 
@@ -567,7 +613,7 @@ class _Builder:
             raise self.error("a wildcard * must follow letters or digits", column + raw.rfind("*"))
         if scope in ("entity", "type"):
             return self.set_term(scope, body, prefix, tok.column)
-        words = [_query_word(t) for t in _scan(body)]
+        words = _query_words(body)
         if not words:
             raise self.error(f"{str(tok)!r} has no letters or digits to search for", tok.column)
         words[-1] = replace(words[-1], prefix=prefix)
@@ -582,10 +628,12 @@ class _Builder:
         return _SetTerm(kind, value, prefix)
 
 
-def _query_word(tok: _Tok) -> _Word:
-    form = tok.forms[0]
-    letters = sum(c.isalpha() for c in form.text)
-    return _Word(form.text, acronym=form.upper and letters >= 2)
+def _query_words(body: str) -> list[_Word]:
+    index = _FieldIndex("query", body)
+    return [
+        _Word(w, acronym=sum(c.isalpha() for c in w) >= 2 and index.upper(pos))
+        for pos, w in enumerate(index.words)
+    ]
 
 
 def _is_op(node: Tree[Token] | Token) -> bool:
