@@ -9,7 +9,7 @@ import asyncio
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from sqlalchemy import or_, select
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from monitor.errors import FeedError, StageError
@@ -165,29 +165,52 @@ def _record_source_error(
 def _store_entries(
     s: Session, source: SourceRow, entries: Sequence[FeedEntry], now: datetime
 ) -> int:
-    added = 0
-    for entry in entries:
+    """Store the entries not seen before (by canonical URL, or by this source's GUID): two
+    lookups and one insert per feed, whatever its length."""
+    fresh: list[tuple[str, FeedEntry]] = []
+    urls: set[str] = set()
+    guids: set[str] = set()
+    for entry in entries:  # the feed's own repeats: its first entry wins
         canon = dedup.canonical_url(entry.url)
-        clauses = [ArticleRow.canonical_url == canon]
-        if entry.guid:
-            clauses.append((ArticleRow.source_id == source.id) & (ArticleRow.guid == entry.guid))
-        if s.scalar(select(ArticleRow.id).where(or_(*clauses)).limit(1)) is not None:
+        if canon in urls or (entry.guid and entry.guid in guids):
             continue
-        s.add(
-            ArticleRow(
-                source_id=source.id,
-                source_name=source.name,
-                guid=entry.guid,
-                url=entry.url,
-                canonical_url=canon,
-                title=entry.title,
-                feed_summary=entry.summary,
-                feed_content=entry.content_html,
-                feed_published_at=entry.published_at,
-                discovered_at=now,
-                state="pending",
+        urls.add(canon)
+        if entry.guid:
+            guids.add(entry.guid)
+        fresh.append((canon, entry))
+    if not fresh:
+        return 0
+    known_urls = set(
+        s.scalars(select(ArticleRow.canonical_url).where(ArticleRow.canonical_url.in_(urls)))
+    )
+    known_guids = (
+        set(
+            s.scalars(
+                select(ArticleRow.guid).where(
+                    ArticleRow.source_id == source.id, ArticleRow.guid.in_(guids)
+                )
             )
         )
-        s.flush()
-        added += 1
-    return added
+        if guids
+        else set()
+    )
+    rows = [
+        {
+            "source_id": source.id,
+            "source_name": source.name,
+            "guid": entry.guid,
+            "url": entry.url,
+            "canonical_url": canon,
+            "title": entry.title,
+            "feed_summary": entry.summary,
+            "feed_content": entry.content_html,
+            "feed_published_at": entry.published_at,
+            "discovered_at": now,
+            "state": "pending",
+        }
+        for canon, entry in fresh
+        if canon not in known_urls and not (entry.guid and entry.guid in known_guids)
+    ]
+    if rows:
+        s.execute(insert(ArticleRow), rows)
+    return len(rows)
