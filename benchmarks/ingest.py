@@ -3,21 +3,27 @@ against trafilatura alone on all cores (the limit) and a naive one-at-a-time loo
 
 Run: .venv/bin/python benchmarks/ingest.py [--sources 30] [--articles 20] [--latency-ms 50]
      [--hosts 16] [--repoll 1000] [--naive-sources 3] [--workers N]
+     [--text markov|paragraphs] [--copies 0.05]
 Prints a table and writes benchmarks/results/ingest.json.
 
 The benchmark's own threaded HTTP server listens on 16 loopback addresses (127.0.0.2...) so
 per-host politeness applies as on the real web, and sleeps `--latency-ms` before every
-response. Article pages are the demo corpus pages with their paragraphs re-drawn per article
-(unique text, title, canonical URL and date). The cycle runs in a child process (its peak
-memory is its own, its extraction pool is spawned and warmed before the clock starts, as in a
-running daemon). The re-poll (`poll` then `process`, timed) asks 1,000 sources whose feeds
-have not changed: every answer must be a 304 and nothing may be re-fetched or re-extracted.
+response. Article pages are the demo corpus pages (their chrome: navigation, cookie banner,
+related links, comments) with new paragraphs per article, generated from the seed articles'
+words (see `Prose`), a unique title, canonical URL and date; 5 % are syndicated copies of
+another outlet's article. `--text paragraphs` instead re-draws whole paragraphs from one
+shared pool, which makes every article a partial copy of dozens of others. The cycle runs in
+a child process (its peak memory is its own, its extraction pool is spawned and warmed
+before the clock starts, as in a running daemon). The re-poll (`poll` then `process`, timed)
+asks 1,000 sources whose feeds have not changed: every answer must be a 304 and nothing may
+be re-fetched or re-extracted.
 """
 
 from __future__ import annotations
 
 import argparse
 import html
+import itertools
 import json
 import os
 import platform
@@ -69,9 +75,57 @@ def templates() -> tuple[list[str], list[str]]:
     return pages, pool
 
 
-def article_page(template: str, pool: list[str], url: str, title: str, when: datetime) -> str:
-    rng = random.Random(url)
-    paras = iter(rng.sample(pool, k=min(len(pool), rng.randint(12, 24))))
+class Prose:
+    """Article paragraphs for the pages. `paragraphs`: drawn whole from the demo pool, so any
+    two articles share whole paragraphs (every article is a partial copy of dozens of
+    others: the near-duplicate stage's worst case). `markov`: new sentences from a
+    word-bigram chain over the same pool, so the text reads like the seed articles (same
+    words, names and paragraph lengths) while articles share no more than news articles do."""
+
+    def __init__(self, pool: list[str], mode: str) -> None:
+        self.pool, self.mode = pool, mode
+        self.starts: list[str] = []
+        self.chain: dict[str, list[str]] = {}
+        self.lengths: list[int] = []
+        for para in pool:
+            words = html.unescape(re.sub(r"<[^>]+>", "", para)).split()
+            if len(words) < 8:
+                continue
+            self.starts.append(words[0])
+            self.lengths.append(len(words))
+            for a, b in itertools.pairwise(words):
+                self.chain.setdefault(a, []).append(b)
+
+    def paragraphs(self, rng: random.Random, count: int) -> list[str]:
+        if self.mode == "paragraphs":
+            return rng.sample(self.pool, k=min(len(self.pool), count))
+        return [self._markov(rng, rng.choice(self.lengths)) for _ in range(count)]
+
+    def _markov(self, rng: random.Random, size: int) -> str:
+        word = rng.choice(self.starts)
+        out = [word]
+        while len(out) < size or not out[-1].endswith("."):
+            nxt = self.chain.get(word)
+            word = rng.choice(nxt) if nxt else rng.choice(self.starts)
+            out.append(word)
+            if len(out) > 2 * size:
+                out.append(".")
+                break
+        return html.escape(" ".join(out), quote=False)
+
+
+def article_page(
+    template: str,
+    prose: Prose,
+    url: str,
+    title: str,
+    when: datetime,
+    text_seed: str | None = None,
+) -> str:
+    """A page in `template`'s chrome; its paragraphs follow from `text_seed` (default: the
+    URL), so a syndicated copy (another outlet, same seed) carries the same text."""
+    rng = random.Random(text_seed or url)
+    paras = iter(prose.paragraphs(rng, rng.randint(12, 24)))
     marker = f"Report {html.escape(title)} filed {when:%d %B %Y}."
 
     def body(m: re.Match[str]) -> str:
@@ -115,11 +169,25 @@ class Web:
     mirrors: list[tuple[str, str]] = field(default_factory=list)
 
 
-def build_web(n_sources: int, n_articles: int, n_repoll: int, hosts: list[str], port: int) -> Web:
+def build_web(
+    n_sources: int,
+    n_articles: int,
+    n_repoll: int,
+    hosts: list[str],
+    port: int,
+    *,
+    text: str = "markov",
+    copies: float = 0.05,
+) -> Web:
+    """The sources' feeds and pages. A share `copies` of the articles are syndicated copies:
+    the text of the previous source's article at the same rank, in this outlet's chrome and
+    under its own URL (wire copy), as the dedup stage meets them every day."""
     tpls, pool = templates()
+    prose = Prose(pool, text)
     web = Web()
     now = datetime.now(UTC).replace(microsecond=0)
     robots = Doc(b"User-agent: *\nDisallow: /private/\n", "text/plain")
+    pick = random.Random(7)
     for h in hosts:
         web.docs[(h, "/robots.txt")] = robots
     for i in range(n_sources):
@@ -130,7 +198,11 @@ def build_web(n_sources: int, n_articles: int, n_repoll: int, hosts: list[str], 
             url = f"{base}/s{i}/{now:%Y/%m/%d}/a{j}.html"
             title = f"Source {i} story {j}: Iraq, Iran and the militias"
             when = now - timedelta(hours=j + i / 10)
-            page = article_page(tpls[(i + j) % len(tpls)], pool, url, title, when)
+            seed = None
+            if i > 0 and pick.random() < copies:  # a wire copy of source i-1's article j
+                prev = hosts[(i - 1) % len(hosts)]
+                seed = f"http://{prev}:{port}/s{i - 1}/{now:%Y/%m/%d}/a{j}.html"
+            page = article_page(tpls[(i + j) % len(tpls)], prose, url, title, when, seed)
             web.docs[(host, url.split(str(port), 1)[1])] = Doc(
                 page.encode(), "text/html; charset=utf-8"
             )
@@ -464,6 +536,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--repoll", type=int, default=1000)
     ap.add_argument("--naive-sources", type=int, default=3)
     ap.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    ap.add_argument(
+        "--text",
+        choices=("markov", "paragraphs"),
+        default="markov",
+        help="article text: new sentences per article (markov) or whole shared paragraphs",
+    )
+    ap.add_argument("--copies", type=float, default=0.05, help="share of syndicated copies")
     ap.add_argument("--child", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.child:
@@ -472,7 +551,15 @@ def main(argv: list[str] | None = None) -> int:
     hosts = [f"127.0.0.{2 + i}" for i in range(args.hosts)]
     server = Server(hosts, args.latency_ms / 1000)
     try:
-        web = build_web(args.sources, args.articles, args.repoll, hosts, server.port)
+        web = build_web(
+            args.sources,
+            args.articles,
+            args.repoll,
+            hosts,
+            server.port,
+            text=args.text,
+            copies=args.copies,
+        )
         server.web = web
         with tempfile.TemporaryDirectory() as d:
             tmp = Path(d)

@@ -30,7 +30,7 @@ from monitor.pipeline.tag import Tagger
 from monitor.storage.schema import ArticleRow, EntityRow, MatchRow, MentionRow
 
 RECORD_BATCH = 25  # articles stored per transaction: fewer commits, little redone after a crash
-HTML_GZIP_LEVEL = 6
+HTML_GZIP_LEVEL = 1  # kept HTML: level 6 costs 2.4x the CPU for ~12 % less space
 
 # (watchlist, matched terms, alert verdict: None when the watchlist has no alert query)
 Found = tuple[tuple[str, tuple[str, ...], bool | None], ...]
