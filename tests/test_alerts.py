@@ -5,11 +5,14 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from sqlalchemy import select, update
+
 from monitor import app as appmod
 from monitor.config import load_settings
 from monitor.delivery.alerts import deliver_alerts
 from monitor.delivery.mailer import SmtpMailer
 from monitor.pipeline.runner import ImportRecord
+from monitor.storage.schema import MatchRow
 from tests.conftest import REPO, Clock, SmtpSink
 
 ROCKETS = "Kataib Hezbollah fired rockets at a base near Baghdad, officials said. " * 4
@@ -99,5 +102,32 @@ def test_alert_retried_after_temporary_failure(
         assert len(smtp_sink.messages) == 1
         clock.advance(minutes=30)
         assert deliver_alerts(app.delivery, app.alert_plans) == []
+    finally:
+        app.close()
+
+
+def test_alert_verdict_is_taken_when_processed_and_older_matches_are_checked_later(
+    tmp_path: Path, database_url: str, smtp_sink: SmtpSink, clock: Clock
+) -> None:
+    app = make_app(tmp_path, database_url, smtp_sink.port, clock)
+    try:
+        add(app, 1, ROCKETS)
+        add(app, 2, STATEMENT)
+        with app.db.session() as s:
+            rows = {
+                m.article_id: (m.alert_worthy, m.alerted_at)
+                for m in s.scalars(select(MatchRow).order_by(MatchRow.article_id))
+            }
+        # Decided at processing: 1 is worthy and waits; 2 is not and is marked considered.
+        assert list(rows.values()) == [(True, None), (False, clock.now)]
+        # A match stored before verdicts existed (NULL) is judged by the alert step itself.
+        add(app, 3, ROCKETS + " Older.")
+        with app.db.session() as s:
+            s.execute(update(MatchRow).where(MatchRow.article_id == 3).values(alert_worthy=None))
+        clock.advance(minutes=11)
+        out = deliver_alerts(app.delivery, app.alert_plans)
+        assert [(o.state, o.articles) for o in out] == [("sent", 2)]
+        body = smtp_sink.messages[0].get_body(preferencelist=("plain",)).get_content()
+        assert "Story 1" in body and "Story 3" in body and "Story 2" not in body
     finally:
         app.close()

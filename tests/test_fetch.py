@@ -18,8 +18,10 @@ from monitor.errors import BlockedURLError, FetchError, TooLargeError
 from monitor.models import FetchPolicy, HttpResponse, Validators
 from monitor.pipeline.fetch import (
     FEED_ACCEPT,
+    MAX_CRAWL_DELAY_S,
     HostLimiter,
     RobotsCache,
+    RobotsRules,
     check_url,
     decode_html,
     fetch,
@@ -680,3 +682,36 @@ def test_robots_cache_serves_several_event_loops(server: LoopbackServer) -> None
     assert robots_checks(server, ["/a", "/x"], cache) == [True, False]
     assert robots_checks(server, ["/x", "/b"], cache) == [False, True]  # a new asyncio.run
     assert robots_requests(server) == 1
+
+
+def test_host_limiter_honours_a_crawl_delay_capped() -> None:
+    clock = FakeClock()
+    policy = FetchPolicy(per_host=1, per_host_delay_s=1.0)
+
+    async def job(limiter: HostLimiter, url: str) -> None:
+        async with limiter.slot(url):
+            pass
+
+    async def go() -> list[float]:
+        limiter = HostLimiter(policy, clock=clock, sleep=clock.sleep)
+        limiter.ask_delay("https://a.example/robots.txt", 5.0)  # longer than the policy's
+        limiter.ask_delay("https://b.example/robots.txt", 0.5)  # shorter: the policy's wins
+        limiter.ask_delay("https://c.example/robots.txt", 86400.0)  # absurd: capped
+        for host in "abc":
+            for i in range(2):
+                await job(limiter, f"https://{host}.example/{i}")
+        return clock.sleeps
+
+    assert asyncio.run(go()) == [5.0, 1.0, MAX_CRAWL_DELAY_S]
+
+
+def test_robots_rules_parse_once_for_allow_and_crawl_delay() -> None:
+    rules = RobotsRules(
+        "User-agent: monitor\nCrawl-delay: 7\nDisallow: /private/\n\nUser-agent: *\nDisallow: /\n"
+    )
+    assert rules.allows("https://a.example/news/1", "monitor/0.1 (+https://example.org)")
+    assert not rules.allows("https://a.example/private/1", "monitor/0.1")
+    assert not rules.allows("https://a.example/news/1", "OtherBot/2")
+    assert rules.crawl_delay("monitor/0.1") == 7.0
+    assert rules.crawl_delay("OtherBot/2") is None
+    assert RobotsRules("").allows("https://a.example/x", "monitor/0.1")

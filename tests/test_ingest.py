@@ -6,6 +6,7 @@ The clock is injected: back-off, Retry-After, cache lifetimes and adaptive inter
 
 from __future__ import annotations
 
+import asyncio
 import html
 import json
 import time
@@ -20,7 +21,8 @@ from sqlalchemy import delete, select
 
 from monitor import app as appmod
 from monitor.config import load_settings
-from monitor.pipeline import runner
+from monitor.pipeline import fetch, runner
+from monitor.pipeline.runner.process import _check_robots
 from monitor.storage.schema import ArticleRow, MatchRow, MentionRow, SourceRow
 from tests.conftest import REPO, SEED_CORPUS, Clock
 from tests.loopback import LoopbackServer, Reply
@@ -320,6 +322,36 @@ def test_robots_txt_disallowed_page_falls_back_to_feed_text(
     paths = [r.path for r in http_server.requests]
     assert "/pages/secret.html" not in paths
     assert paths.count("/robots.txt") == 1  # cached per host
+
+
+def test_robots_crawl_delay_spaces_that_hosts_next_pages(
+    make_app: Any, http_server: LoopbackServer
+) -> None:
+    http_server.route(
+        "/robots.txt",
+        Reply(
+            body=b"User-agent: *\nCrawl-delay: 4\nDisallow: /private/", content_type="text/plain"
+        ),
+    )
+    app = make_app()
+    sleeps: list[float] = []
+
+    async def fake_sleep(seconds: float) -> None:
+        sleeps.append(seconds)
+
+    async def go() -> None:
+        limiter = fetch.HostLimiter(app.ctx.policy, clock=lambda: 100.0, sleep=fake_sleep)
+        async with app.ctx.http_client() as client:
+            for i in range(3):
+                async with limiter.slot(http_server.url(f"/pages/{i}.html")):
+                    await _check_robots(
+                        app.ctx, client, limiter, http_server.url(f"/pages/{i}.html")
+                    )
+
+    asyncio.run(go())
+    # The first page reads robots.txt; the pages after it wait the asked 4 s each.
+    assert sleeps == [4.0, 8.0]
+    assert [r.path for r in http_server.requests].count("/robots.txt") == 1
 
 
 def test_robots_txt_unreachable_means_retry_later_not_a_crash(

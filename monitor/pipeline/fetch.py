@@ -364,22 +364,37 @@ def robots_url(url: str) -> str:
     return f"{parts.scheme}://{parts.netloc}/robots.txt"
 
 
+MAX_CRAWL_DELAY_S = 60.0  # a longer Crawl-delay is honoured as this (see HostLimiter.ask_delay)
+
+
+class RobotsRules:
+    """One robots.txt, parsed once (a large file costs milliseconds per parse)."""
+
+    def __init__(self, robots_txt: str) -> None:
+        self._parser = urllib.robotparser.RobotFileParser()
+        self._parser.parse(robots_txt.splitlines())
+
+    def allows(self, url: str, user_agent: str) -> bool:
+        """Does the file let `user_agent` (its product token) fetch `url`?"""
+        return self._parser.can_fetch(_product_token(user_agent), url)
+
+    def crawl_delay(self, user_agent: str) -> float | None:
+        """The Crawl-delay it asks of `user_agent`, in seconds, if any."""
+        delay = self._parser.crawl_delay(_product_token(user_agent))
+        return float(delay) if delay is not None else None
+
+
 def robots_allows(robots_txt: str, url: str, user_agent: str) -> bool:
     """True if `robots_txt` (the file's text; "" when absent or 4xx) lets `user_agent` get `url`.
 
     Matching uses the product token of the User-Agent ("monitor" for "monitor/0.1 (+...)").
     """
-    parser = urllib.robotparser.RobotFileParser()
-    parser.parse(robots_txt.splitlines())
-    return parser.can_fetch(_product_token(user_agent), url)
+    return RobotsRules(robots_txt).allows(url, user_agent)
 
 
 def robots_crawl_delay(robots_txt: str, user_agent: str) -> float | None:
     """The Crawl-delay robots.txt asks of `user_agent`, in seconds, if any."""
-    parser = urllib.robotparser.RobotFileParser()
-    parser.parse(robots_txt.splitlines())
-    delay = parser.crawl_delay(_product_token(user_agent))
-    return float(delay) if delay is not None else None
+    return RobotsRules(robots_txt).crawl_delay(user_agent)
 
 
 def _product_token(user_agent: str) -> str:
@@ -419,6 +434,7 @@ class RobotsCache:
         self._retry_s = retry_s
         self._clock = clock
         self._texts: dict[str, tuple[float, str | None]] = {}
+        self._rules: dict[str, tuple[str, RobotsRules]] = {}  # robots URL -> (text, parsed)
         self._locks: dict[str, asyncio.Lock] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
 
@@ -428,6 +444,17 @@ class RobotsCache:
         if text is _ROBOTS_UNREACHABLE:
             return False
         return robots_allows(text, url, user_agent)
+
+    async def rules_for(self, client: httpx.AsyncClient, url: str) -> RobotsRules | None:
+        """The parsed robots.txt for `url` (None = server unreachable: assume disallowed)."""
+        text = await self.text_for(client, url)
+        if text is _ROBOTS_UNREACHABLE:
+            return None
+        key = robots_url(url)
+        cached = self._rules.get(key)
+        if cached is None or cached[0] is not text:
+            cached = self._rules[key] = (text, RobotsRules(text))
+        return cached[1]
 
     async def text_for(self, client: httpx.AsyncClient, url: str) -> str | None:
         """The cached robots.txt text for `url` ("" = no rules; None = server unreachable)."""
@@ -463,7 +490,8 @@ class RobotsCache:
 
 class HostLimiter:
     """At most `policy.per_host` requests per host and `policy.concurrency` overall, with
-    `policy.per_host_delay_s` between request starts to the same host.
+    `policy.per_host_delay_s` (or the host's robots.txt Crawl-delay, when longer: see
+    `ask_delay`) between request starts to the same host.
 
         limiter = HostLimiter(policy)
         async with limiter.slot(url):
@@ -486,7 +514,14 @@ class HostLimiter:
         self._sleep = sleep
         self._hosts: dict[str, asyncio.Semaphore] = {}
         self._users: dict[str, int] = {}
-        self._next_start: dict[str, float] = {}
+        self._last_start: dict[str, float] = {}  # host -> start of its latest request
+        self._asked: dict[str, float] = {}  # host -> delay it asked for (robots Crawl-delay)
+
+    def ask_delay(self, url: str, seconds: float) -> None:
+        """Space this host's request starts by `seconds` (capped at MAX_CRAWL_DELAY_S) when
+        that is longer than `per_host_delay_s`: a robots.txt Crawl-delay. Requests already
+        started are not held back; the next ones are."""
+        self._asked[host_key(url)] = min(max(0.0, seconds), MAX_CRAWL_DELAY_S)
 
     @asynccontextmanager
     async def slot(self, url: str) -> AsyncIterator[None]:
@@ -501,12 +536,14 @@ class HostLimiter:
         finally:
             self._release(host)
 
+    def _delay_for(self, host: str) -> float:
+        return max(self._delay, self._asked.get(host, 0.0))
+
     async def _space_out(self, host: str) -> None:
-        if not self._delay:
-            return
         now = self._clock()
-        start = max(now, self._next_start.get(host, now))
-        self._next_start[host] = start + self._delay  # reserved before awaiting: race-free
+        last = self._last_start.get(host)
+        start = now if last is None else max(now, last + self._delay_for(host))
+        self._last_start[host] = start  # reserved before awaiting: race-free
         if start > now:
             await self._sleep(start - now)
 
@@ -516,8 +553,9 @@ class HostLimiter:
             # Forget idle hosts so a long-running daemon does not grow without bound; keep the
             # spacing record while it still matters.
             del self._users[host], self._hosts[host]
-            if self._next_start.get(host, 0.0) <= self._clock():
-                self._next_start.pop(host, None)
+            last = self._last_start.get(host)
+            if last is not None and last + self._delay_for(host) <= self._clock():
+                del self._last_start[host]
 
 
 def host_key(url: str) -> str:

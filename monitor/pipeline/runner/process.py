@@ -218,7 +218,7 @@ async def _fetch_pages(
         async def one(p: _Pending) -> _Outcome:
             try:
                 async with limiter.slot(p.url):
-                    await _check_robots(ctx, client, p.url)
+                    await _check_robots(ctx, client, limiter, p.url)
                     resp = await fetch.fetch(client, p.url, ctx.policy, accept=fetch.HTML_ACCEPT)
             except StageError as exc:
                 outcome = _Outcome(p, error=exc)
@@ -232,14 +232,20 @@ async def _fetch_pages(
         return list(await asyncio.gather(*(one(p) for p in pending)))
 
 
-async def _check_robots(ctx: Context, client: httpx.AsyncClient, url: str) -> None:
-    """Raise unless the host's robots.txt lets us fetch this page (cached per host)."""
+async def _check_robots(
+    ctx: Context, client: httpx.AsyncClient, limiter: fetch.HostLimiter, url: str
+) -> None:
+    """Raise unless the host's robots.txt lets us fetch this page (cached per host); pass its
+    Crawl-delay, if any, to the limiter for the host's next requests."""
     if ctx.robots is None:
         return
-    text = await ctx.robots.text_for(client, url)
-    if text is None:  # 5xx or unreachable: RFC 9309 says assume disallowed, for now
+    rules = await ctx.robots.rules_for(client, url)
+    if rules is None:  # 5xx or unreachable: RFC 9309 says assume disallowed, for now
         raise FetchError(f"{fetch.robots_url(url)} unreachable; page retried later", url=url)
-    if not fetch.robots_allows(text, url, ctx.policy.user_agent):
+    delay = rules.crawl_delay(ctx.policy.user_agent)
+    if delay:
+        limiter.ask_delay(url, delay)
+    if not rules.allows(url, ctx.policy.user_agent):
         raise BlockedURLError(
             "robots.txt disallows this page for our User-Agent; the feed's text is used", url=url
         )
