@@ -59,10 +59,45 @@ def poll(ctx: Context, *, only: str | None = None, force: bool = False) -> PollR
         return report
     ctx.progress(f"polling {len(due)} source(s)")
     results = asyncio.run(_fetch_feeds(ctx, due))
-    for (spec, _), result in zip(due, results, strict=True):
-        report.polled += 1
-        _record_poll(ctx, spec, result, report)
+    parsed = _parse_all(ctx, results)
+    done = list(zip((spec for spec, _ in due), results, parsed, strict=True))
+    for start in range(0, len(done), RECORD_BATCH):
+        with ctx.db.session() as s:
+            for spec, result, feed in done[start : start + RECORD_BATCH]:
+                report.polled += 1
+                _record_poll(ctx, s, spec, result, feed, report)
     return report
+
+
+RECORD_BATCH = 50  # sources recorded per transaction
+
+
+def _parse_all(
+    ctx: Context, results: Sequence[HttpResponse | StageError]
+) -> list[ParsedFeed | FeedError | None]:
+    """Each downloaded feed parsed (None where there is nothing to parse: an error, a 304);
+    in the process pool when there is one, as parsing is CPU work."""
+    now = ctx.clock()
+    jobs = [
+        (r.body, r.final_url, dict(r.headers), now)
+        if isinstance(r, HttpResponse) and not r.not_modified
+        else None
+        for r in results
+    ]
+    work = [j for j in jobs if j is not None]
+    if ctx.executor is not None and len(work) > 1:
+        done = iter(list(ctx.executor.map(_parse_one, work, chunksize=4)))
+    else:
+        done = iter([_parse_one(j) for j in work])
+    return [None if j is None else next(done) for j in jobs]
+
+
+def _parse_one(job: tuple[bytes, str, dict[str, str], datetime]) -> ParsedFeed | FeedError:
+    body, url, headers, now = job
+    try:
+        return feeds.parse_feed(body, url=url, headers=headers, now=now)
+    except FeedError as exc:
+        return exc
 
 
 async def _fetch_feeds(
@@ -87,39 +122,40 @@ async def _fetch_feeds(
 
 
 def _record_poll(
-    ctx: Context, spec: SourceSpec, result: HttpResponse | StageError, report: PollReport
+    ctx: Context,
+    s: Session,
+    spec: SourceSpec,
+    result: HttpResponse | StageError,
+    feed: ParsedFeed | FeedError | None,
+    report: PollReport,
 ) -> None:
     now = ctx.clock()
-    parsed: ParsedFeed | None = None
     error: StageError | None = result if isinstance(result, StageError) else None
-    if isinstance(result, HttpResponse) and not result.not_modified:
-        try:
-            parsed = feeds.parse_feed(result.body, url=result.final_url, headers=result.headers)
-        except FeedError as exc:
-            error = exc
-    with ctx.db.session() as s:
-        row = s.scalars(select(SourceRow).where(SourceRow.name == spec.name)).one()
-        row.last_polled_at = now
-        if error is not None:
-            _record_source_error(row, spec, error, now)
-            report.failed[spec.name] = str(error)
-            return
-        assert isinstance(result, HttpResponse)
-        row.last_status = 304 if result.not_modified else result.status
-        row.error_count, row.last_error, row.last_success_at = 0, None, now
-        _schedule_success(row, spec, result, parsed, now)
-        if result.not_modified:
-            report.not_modified += 1
-            return
-        row.etag, row.last_modified = result.validators.etag, result.validators.last_modified
-        assert parsed is not None
-        row.feed_ttl_s = parsed.ttl_minutes * 60 if parsed.ttl_minutes else None
-        row.warning = parsed.warning
-        if parsed.warning:
-            report.warnings[spec.name] = parsed.warning
-        added = _store_entries(s, row, parsed.entries, now)
-        row.items_seen += added
-        report.new_articles += added
+    if isinstance(feed, FeedError):
+        error = feed
+    row = s.scalars(select(SourceRow).where(SourceRow.name == spec.name)).one()
+    row.last_polled_at = now
+    if error is not None:
+        _record_source_error(row, spec, error, now)
+        report.failed[spec.name] = str(error)
+        return
+    assert isinstance(result, HttpResponse)
+    parsed = feed if isinstance(feed, ParsedFeed) else None
+    row.last_status = 304 if result.not_modified else result.status
+    row.error_count, row.last_error, row.last_success_at = 0, None, now
+    _schedule_success(row, spec, result, parsed, now)
+    if result.not_modified:
+        report.not_modified += 1
+        return
+    row.etag, row.last_modified = result.validators.etag, result.validators.last_modified
+    assert parsed is not None
+    row.feed_ttl_s = parsed.ttl_minutes * 60 if parsed.ttl_minutes else None
+    row.warning = parsed.warning
+    if parsed.warning:
+        report.warnings[spec.name] = parsed.warning
+    added = _store_entries(s, row, parsed.entries, now)
+    row.items_seen += added
+    report.new_articles += added
 
 
 def _schedule_success(
