@@ -13,13 +13,14 @@ from typing import Any
 
 import numpy as np
 import pytest
-from sqlalchemy import delete, func, select
+from sqlalchemy import bindparam, delete, func, select
+from sqlalchemy.exc import IntegrityError
 
 from monitor import app as appmod
 from monitor.config import load_settings
 from monitor.models import ExtractedText
 from monitor.pipeline import dedup, runner
-from monitor.pipeline.runner import ImportRecord, import_articles
+from monitor.pipeline.runner import ImportRecord, import_articles, stories
 from monitor.storage.schema import (
     ArticleRow,
     BandRow,
@@ -417,3 +418,25 @@ def test_bounded_window_counts_pick_the_same_rare_keys(share: float) -> None:
         assert need <= sample
         after = dedup.distinctive(counted, min(window, need), p)
         assert after == before, (window, true)
+
+
+def test_cursor_statements_read_and_fail_as_sqlalchemy_does(make_app: Any) -> None:
+    """The dedup step's statements run on the DBAPI cursor (`stories._Prepared`): datetimes
+    come back aware, sketches as bytes, and a database error as SQLAlchemy's exception."""
+    app = make_app()
+    rec = by_kind("pentagon-order", "original")
+    import_articles(app.ctx, [record(rec)])
+    sketches = stories._Prepared(
+        select(SignatureRow.shingles, SignatureRow.sketch).where(
+            SignatureRow.article_id == bindparam("id")
+        )
+    )
+    with app.db.session() as s:
+        row = s.scalars(select(ArticleRow)).one()
+        heads = stories._heads(4).rows(s, {f"r{i}": row.id for i in range(4)})
+        assert heads == [(row.published_at, row.canonical_url, row.id, None)]
+        assert heads[0][0].utcoffset() == timedelta(0)
+        assert sketches.rows(s, {"id": row.id}) == [(sig(rec).shingles, sig(rec).sketch)]
+        bucket = s.scalars(select(BandRow.bucket).where(BandRow.article_id == row.id)).first()
+    with pytest.raises(IntegrityError), app.db.session() as s:
+        stories._INSERT_BANDS.execute(s, [{"bucket": bucket, "article_id": row.id}])

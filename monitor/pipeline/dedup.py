@@ -11,6 +11,7 @@ import zlib
 from dataclasses import dataclass
 from datetime import timedelta
 from functools import lru_cache
+from itertools import chain
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import numpy as np
@@ -179,10 +180,18 @@ def text_fingerprint(text: str) -> str:
 
 def shingle_hashes(words: list[str], k: int) -> np.ndarray:
     """Distinct, sorted 32-bit hashes of the `k`-word shingles of `words`."""
-    if not words:
-        return np.zeros(0, dtype=np.uint32)
+    return _shingles(_word_ids(words), k)
+
+
+def _word_ids(words: list[str]) -> np.ndarray:
     ids = np.array([zlib.crc32(w.encode("utf-8")) for w in words], dtype=np.uint64)
-    ids = (ids + np.uint64(1)) * np.uint64(0x9E3779B97F4A7C15)
+    return (ids + np.uint64(1)) * np.uint64(0x9E3779B97F4A7C15)
+
+
+def _shingles(ids: np.ndarray, k: int) -> np.ndarray:
+    """`shingle_hashes` of the words whose `_word_ids` are `ids`."""
+    if len(ids) == 0:
+        return np.zeros(0, dtype=np.uint32)
     k = min(k, len(ids))
     n = len(ids) - k + 1
     h = np.zeros(n, dtype=np.uint64)
@@ -248,28 +257,23 @@ def _lead_starts(raw: list[str], lines: list[list[str]], windows: int) -> list[i
 
 def _folded_lines(raw: list[str]) -> list[list[str]]:
     # One fold call for the whole text (it is the slow part); a marker word keeps the lines.
-    folded = fold(f" {_LINE} ".join(raw))
-    lines: list[list[str]] = [[]]
-    for w in _WORD.findall(folded):
-        if w == _LINE:
-            lines.append([])
-        else:
-            lines[-1].append(w)
-    return lines
+    words = _WORD.findall(fold(f" {_LINE} ".join(raw)))
+    marks = [i for i, w in enumerate(words) if w == _LINE]
+    return [words[a + 1 : b] for a, b in zip([-1, *marks], [*marks, len(words)], strict=True)]
 
 
 def signature(text: str, p: DedupParams) -> Signature | None:
     """The near-duplicate signature of `text`, or None when it is too short to compare."""
     raw = text.splitlines()
     lines = _folded_lines(raw)
-    words = [w for line in lines for w in line]
-    hashes = shingle_hashes(words, p.shingle_words)
+    ids = _word_ids(list(chain.from_iterable(lines)))
+    hashes = _shingles(ids, p.shingle_words)
     if len(hashes) < p.min_shingles:
         return None
     keys = _band_keys(_minhash(hashes, p.bands * p.rows_per_band, 1), p.rows_per_band, 0)
     lead_len = p.lead_shingles + p.shingle_words - 1
     for start in _lead_starts(raw, lines, p.lead_windows):
-        lead = shingle_hashes(words[start : start + lead_len], p.shingle_words)
+        lead = _shingles(ids[start : start + lead_len], p.shingle_words)
         if len(lead) >= p.lead_shingles // 2:
             mh = _minhash(lead, p.lead_bands * p.rows_per_band, 2)
             keys += _band_keys(mh, p.rows_per_band, LEAD_BAND_BASE)
@@ -311,7 +315,7 @@ def _containment(small: Signature, large: Signature, sketch_size: int) -> float:
 def text_shingles(text: str, p: DedupParams) -> np.ndarray:
     """All distinct shingle hashes of `text`, as `signature` computes them."""
     return shingle_hashes(
-        [w for line in _folded_lines(text.splitlines()) for w in line], p.shingle_words
+        list(chain.from_iterable(_folded_lines(text.splitlines()))), p.shingle_words
     )
 
 
@@ -347,9 +351,15 @@ def story_keys(lead: str, entity_ids: frozenset[str]) -> tuple[int, ...]:
     """Keys two reports of one event tend to share: the actors and the names (places,
     people, units) in the title and opening, as signed 64-bit hashes. The first key is
     `ANY_KEY`, carried by every article, so one lookup also counts the articles in a window."""
-    names = {fold(m.group(1)) for m in _NAME.finditer(lead)} - _STORY_STOP
+    names = {_fold_name(m.group(1)) for m in _NAME.finditer(lead)} - _STORY_STOP
     keys = [f"e:{e}" for e in sorted(entity_ids)] + [f"w:{w}" for w in sorted(names)]
     return (ANY_KEY, *dict.fromkeys(_key(k) for k in keys))
+
+
+@lru_cache(maxsize=16384)
+def _fold_name(name: str) -> str:
+    # Names recur from article to article, and folding a short string costs ~10 us.
+    return fold(name)
 
 
 def rare_cap(window_articles: int, p: DedupParams) -> int:

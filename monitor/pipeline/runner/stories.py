@@ -5,16 +5,16 @@ The earliest published article of a group is its original, whatever the processi
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from functools import lru_cache
 from types import EllipsisType
 from typing import Any
 
 from sqlalchemy import (
+    Dialect,
     Integer,
-    Select,
     bindparam,
     delete,
     func,
@@ -25,9 +25,12 @@ from sqlalchemy import (
     union_all,
     update,
 )
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.util import identity_key
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.expression import ClauseElement, ColumnElement
 
 from monitor.models import EntityHit, ExtractedText
 from monitor.pipeline import dedup
@@ -60,8 +63,9 @@ def _link_duplicate(
 
     Groups and stories are the connected parts of a symmetric relation, and the original is
     the earliest published member, so the outcome does not depend on processing order.
-    Lookups read plain rows through prepared Core statements, not ORM objects: one statement
-    finds the identity matches and the LSH candidates with their sketches.
+    Lookups read plain rows through Core statements compiled once and run on the DBAPI
+    cursor (`_Prepared`), not ORM objects: one statement finds the identity matches and the
+    LSH candidates with their sketches.
     """
     p = ctx.dedup
     if ex.canonical_url:
@@ -70,6 +74,7 @@ def _link_duplicate(
     at = _article_time(row)
     if isinstance(sig, EllipsisType):
         sig = dedup.signature(row.text, p)
+    s.flush()  # the statements below run on the DBAPI cursor: they see flushed rows only
     found = _lookup(s, row, sig)
     copies = {o.id: o for o, _, same in found if same}
     exact = any(o.text_hash == row.text_hash for o in copies.values())
@@ -114,14 +119,23 @@ def _article_time(row: ArticleRow) -> datetime:
     return row.published_at or row.discovered_at
 
 
-@lru_cache(maxsize=32)
+def _slots(n: int, step: int) -> int:
+    """Parameter slots for `n` values: a multiple of `step`, so a few compiled forms serve."""
+    return max(step, -(-n // step) * step)
+
+
+def _padded(prefix: str, values: Sequence[int], slots: int, pad: int) -> dict[str, int]:
+    return {f"{prefix}{i}": values[i] if i < len(values) else pad for i in range(slots)}
+
+
+@lru_cache(maxsize=64)
 def _lookup_statement(
-    null_hash: bool, page: bool, guid: bool, guid_url: bool, near: bool
-) -> Select[int, str | None, int | None, int | None, datetime, int, bytes, bool]:
+    null_hash: bool, page: bool, guid: bool, guid_url: bool, buckets: int
+) -> _Prepared:
     """Tiers 1-3 in one statement: the processed articles that are the same page (canonical
     URL either way round, a global GUID) or text, found by a union of indexed lookups (an OR
-    across columns would scan), and those sharing an LSH bucket (when `near`), each with its
-    sketch and whether it is an identity match."""
+    across columns would scan), and those sharing an LSH bucket (one of `buckets` slots,
+    none when 0), each with its sketch and whether it is an identity match."""
     clauses = [
         ArticleRow.text_hash.is_(None) if null_hash else ArticleRow.text_hash == bindparam("h"),
         ArticleRow.page_canonical_url == bindparam("url"),
@@ -134,18 +148,18 @@ def _lookup_statement(
         if guid_url:
             clauses.append(ArticleRow.canonical_url == bindparam("guid_url"))
     parts = [select(ArticleRow.id).where(c) for c in clauses]
-    if near:
+    if buckets:
         candidates = (
             select(BandRow.article_id)
             .where(
-                BandRow.bucket.in_(bindparam("buckets", expanding=True)),
+                BandRow.bucket.in_([bindparam(f"b{i}") for i in range(buckets)]),
                 BandRow.article_id != bindparam("me"),
             )
             .distinct()
             .limit(MAX_NEAR_CANDIDATES)
         )
         parts.append(select(candidates.subquery().c.article_id))
-    return (
+    return _Prepared(
         select(*_OTHER_COLUMNS, SignatureRow.shingles, SignatureRow.sketch, or_(*clauses))
         .outerjoin(SignatureRow, SignatureRow.article_id == ArticleRow.id)
         .where(
@@ -163,12 +177,10 @@ def _lookup(
     text. An identity match compared on its sketch too only confirms what it is already."""
     guid = dedup.guid_key(row.guid)
     guid_url = guid is not None and guid != row.canonical_url and guid.startswith("http")
+    keys = () if sig is None else sig.band_keys
+    slots = _slots(len(keys), 12) if keys else 0
     stmt = _lookup_statement(
-        row.text_hash is None,
-        bool(row.page_canonical_url),
-        guid is not None,
-        guid_url,
-        sig is not None,
+        row.text_hash is None, bool(row.page_canonical_url), guid is not None, guid_url, slots
     )
     params = {
         "h": row.text_hash,
@@ -177,16 +189,16 @@ def _lookup(
         "guid": row.guid,
         "guid_url": guid,
         "me": row.id,
-        "buckets": [] if sig is None else list(sig.band_keys),
+        # Spare slots repeat a key: `IN` is a set, so nothing else is found.
+        **_padded("b", keys, slots, keys[0] if keys else 0),
     }
-    # The ORM session runs it, so the article's pending changes are flushed first.
     return [
         (
             _Other(aid, text_hash, dup, story, at),
             None if sketch is None else (shingles, sketch),
             bool(same),
         )
-        for aid, text_hash, dup, story, at, shingles, sketch, same in s.execute(stmt, params)
+        for aid, text_hash, dup, story, at, shingles, sketch, same in stmt.rows(s, params)
     ]
 
 
@@ -208,13 +220,10 @@ def _near_matches(
         if dedup.undecided(sim, p):
             # Rare (a bucket shared, yet no clear call): verify on the stored texts.
             mine = dedup.text_shingles(row.text, p) if mine is None else mine
-            text = s.connection().scalar(_TEXT_OF, {"id": other.id}) or ""
+            text = _TEXT_OF.scalar(s, {"id": other.id}) or ""
             sim = dedup.exact_compare(mine, dedup.text_shingles(text, p))
         out.append((other, sim))
     return out
-
-
-_TEXT_OF = select(ArticleRow.text).where(ArticleRow.id == bindparam("id"))
 
 
 def _story_keys(
@@ -246,24 +255,31 @@ def _story_key_matches(
         return set()  # too few keys in the window at all: none of its counts can change that
     need = _articles_needed(max(df.values()), p)
     articles = _window_counts(s, [dedup.ANY_KEY], window, need, slots=1).get(dedup.ANY_KEY, 0)
-    rare = dedup.distinctive(df, articles, p)
+    rare = sorted(dedup.distinctive(df, articles, p))
     if len(rare) < p.story_min_shared_keys:
         return set()
     lo, hi, me = window
-    found = s.connection().scalars(
-        _story_match_statement(),
-        {"keys": sorted(rare), "lo": lo, "hi": hi, "me": me, "n": p.story_min_shared_keys},
+    slots = _slots(len(rare), 8)
+    found = _story_match_statement(slots).rows(
+        s,
+        {
+            "lo": lo,
+            "hi": hi,
+            "me": me,
+            "n": p.story_min_shared_keys,
+            **_padded("k", rare, slots, rare[0]),  # a repeated key counts once: `IN` is a set
+        },
     )
-    return {story for story in found if story is not None}
+    return {story for (story,) in found if story is not None}
 
 
-@lru_cache(maxsize=1)
-def _story_match_statement() -> Select[Any]:
-    """The stories of the articles sharing `n` of `keys` in the window, in one statement."""
+@lru_cache(maxsize=8)
+def _story_match_statement(slots: int) -> _Prepared:
+    """The stories of the articles sharing `n` of the keys in the window, in one statement."""
     ids = (
         select(StoryKeyRow.article_id)
         .where(
-            StoryKeyRow.key.in_(bindparam("keys", expanding=True)),
+            StoryKeyRow.key.in_([bindparam(f"k{i}") for i in range(slots)]),
             StoryKeyRow.at >= bindparam("lo"),
             StoryKeyRow.at <= bindparam("hi"),
             StoryKeyRow.article_id != bindparam("me"),
@@ -272,7 +288,7 @@ def _story_match_statement() -> Select[Any]:
         .having(func.count() >= bindparam("n", type_=Integer))
         .limit(MAX_NEAR_CANDIDATES)
     )
-    return select(ArticleRow.story_id).where(ArticleRow.id.in_(ids)).distinct()
+    return _Prepared(select(ArticleRow.story_id).where(ArticleRow.id.in_(ids)).distinct())
 
 
 _NO_KEY = 0  # pads a statement's key slots; no stored key hashes to it in practice
@@ -280,7 +296,7 @@ _COUNT_SLOTS = 16  # keys per counting statement; padded, so one compiled statem
 
 
 @lru_cache(maxsize=4)
-def _window_count_statement(slots: int) -> Select[Any]:
+def _window_count_statement(slots: int) -> _Prepared:
     """SELECT key, count(*) over a union of one bounded index range per key slot."""
     parts = [
         select(StoryKeyRow.key)
@@ -295,7 +311,7 @@ def _window_count_statement(slots: int) -> Select[Any]:
         for i in range(slots)
     ]
     hits = union_all(*(select(part.c.key) for part in parts)).subquery()
-    return select(hits.c.key, func.count()).group_by(hits.c.key)
+    return _Prepared(select(hits.c.key, func.count()).group_by(hits.c.key))
 
 
 def _articles_needed(most: int, p: dedup.DedupParams) -> int:
@@ -322,19 +338,22 @@ def _window_counts(
     lo, hi, me = window
     out: dict[int, int] = {}
     stmt = _window_count_statement(slots)
-    conn = s.connection()
     for start in range(0, len(keys), slots):
-        chunk = list(keys[start : start + slots])
-        chunk += [_NO_KEY] * (slots - len(chunk))
-        params = {f"k{i}": k for i, k in enumerate(chunk)}
-        rows = conn.execute(stmt, {**params, "lo": lo, "hi": hi, "me": me, "lim": limit})
+        params = _padded("k", keys[start : start + slots], slots, _NO_KEY)
+        rows = stmt.rows(s, {**params, "lo": lo, "hi": hi, "me": me, "lim": limit})
         out.update({key: n for key, n in rows if key != _NO_KEY})
     return out
 
 
-def _original_order(a: ArticleRow) -> tuple[datetime, str]:
-    # Published time first; the canonical URL breaks ties the same way in any order.
-    return (_article_time(a), a.canonical_url)
+@dataclass(frozen=True, order=True)
+class _Head:
+    """A group's original, ordered as originals are: earliest published, then by URL (the
+    same way in any processing order)."""
+
+    at: datetime
+    canonical_url: str
+    id: int
+    duplicate_of_id: int | None = field(compare=False)
 
 
 def _join_group(s: Session, row: ArticleRow, roots: set[int]) -> None:
@@ -342,54 +361,66 @@ def _join_group(s: Session, row: ArticleRow, roots: set[int]) -> None:
     if not roots:
         row.duplicate_of_id = None
         return
-    heads = list(s.scalars(select(ArticleRow).where(ArticleRow.id.in_(roots))))
-    original = min([*heads, row], key=_original_order)
+    ids = sorted(roots)
+    slots = _slots(len(ids), 4)
+    heads = [_Head(*r) for r in _heads(slots).rows(s, _padded("r", ids, slots, ids[0]))]
+    earlier = [h for h in heads if (h.at, h.canonical_url) < _original_order(row)]
+    original = min(earlier).id if earlier else row.id
     for head in heads:
-        if head is original:
-            continue
-        s.execute(
-            update(ArticleRow)
-            .where(ArticleRow.duplicate_of_id == head.id)
-            .values(duplicate_of_id=original.id)
-            .execution_options(synchronize_session="fetch")
-        )
-        head.duplicate_of_id = original.id
-    original.duplicate_of_id = None
-    if original is not row:
-        row.duplicate_of_id = original.id
+        # Rare (an article bridging groups): ORM statements keep loaded rows in step.
+        if head.id != original:
+            members = or_(ArticleRow.duplicate_of_id == head.id, ArticleRow.id == head.id)
+            _update_articles(s, members, duplicate_of_id=original)
+        elif head.duplicate_of_id is not None:
+            _update_articles(s, ArticleRow.id == head.id, duplicate_of_id=None)
+    if original != row.id:
+        row.duplicate_of_id = original
         return
+    row.duplicate_of_id = None
     s.flush()
+
+
+def _update_articles(s: Session, where: ColumnElement[bool], **values: Any) -> None:
+    s.execute(
+        update(ArticleRow)
+        .where(where)
+        .values(**values)
+        .execution_options(synchronize_session="fetch")
+    )
+
+
+@lru_cache(maxsize=8)
+def _heads(slots: int) -> _Prepared:
+    return _Prepared(
+        select(
+            _OTHER_COLUMNS[-1], ArticleRow.canonical_url, ArticleRow.id, ArticleRow.duplicate_of_id
+        ).where(ArticleRow.id.in_([bindparam(f"r{i}") for i in range(slots)]))
+    )
+
+
+def _original_order(a: ArticleRow) -> tuple[datetime, str]:
+    # Published time first; the canonical URL breaks ties the same way in any order.
+    return (_article_time(a), a.canonical_url)
 
 
 def _join_story(s: Session, row: ArticleRow, story_ids: set[int], now: datetime) -> None:
     """Put `row` in the story it belongs to; an article bridging stories merges them."""
     if not story_ids:
-        row.story_id = s.connection().scalar(
-            _NEW_STORY, {"created_at": now, "updated_at": now, "title": row.title}
+        row.story_id = _NEW_STORY.scalar(
+            s, {"created_at": now, "updated_at": now, "title": row.title}
         )
         return
     keep, *merged = sorted(story_ids)
     if merged:
-        s.execute(
-            update(ArticleRow)
-            .where(ArticleRow.story_id.in_(merged))
-            .values(story_id=keep)
-            .execution_options(synchronize_session="fetch")
-        )
+        _update_articles(s, ArticleRow.story_id.in_(merged), story_id=keep)
     row.story_id = keep
     if merged:
         s.flush()
         s.execute(delete(StoryRow).where(StoryRow.id.in_(merged)))
-    s.connection().execute(_TOUCH_STORY, {"story": keep, "at": now})
+    _TOUCH_STORY.execute(s, [{"story": keep, "at": now}])
     loaded = s.identity_map.get(identity_key(StoryRow, keep))
     if loaded is not None:  # a StoryRow this session holds sees the change too
         set_committed_value(loaded, "updated_at", now)
-
-
-_NEW_STORY = insert(StoryRow).returning(StoryRow.id)
-_TOUCH_STORY = (
-    update(StoryRow).where(StoryRow.id == bindparam("story")).values(updated_at=bindparam("at"))
-)
 
 
 def _index_article(
@@ -400,15 +431,145 @@ def _index_article(
     at: datetime,
 ) -> None:
     """Store the sketch, LSH buckets and story keys: the index every process shares."""
-    conn = s.connection()
     if sig is not None:
-        conn.execute(
-            insert(SignatureRow),
-            [{"article_id": row.id, "shingles": sig.shingles, "sketch": sig.sketch}],
+        _INSERT_SIGNATURE.execute(
+            s, [{"article_id": row.id, "shingles": sig.shingles, "sketch": sig.sketch}]
         )
-        conn.execute(insert(BandRow), [{"bucket": k, "article_id": row.id} for k in sig.band_keys])
+        _INSERT_BANDS.execute(s, [{"bucket": k, "article_id": row.id} for k in sig.band_keys])
     if keys:
-        conn.execute(
-            insert(StoryKeyRow),
-            [{"key": k, "at": at, "article_id": row.id} for k in dict.fromkeys(keys)],
+        _INSERT_STORY_KEYS.execute(
+            s, [{"key": k, "at": at, "article_id": row.id} for k in dict.fromkeys(keys)]
         )
+
+
+# --- statements run on the DBAPI cursor ---------------------------------------------------
+
+_Processor = Callable[[Any], Any]
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """A statement compiled for one dialect: its SQL, where each parameter goes, and the
+    type conversions of its parameters (each done once per name) and result columns."""
+
+    sql: str
+    positions: tuple[str, ...] | None  # the parameter name at each `?`; None: named style
+    defaults: dict[str, Any]  # every parameter; constants (LIMIT 200) keep their value
+    binders: dict[str, _Processor]
+    results: tuple[_Processor | None, ...]
+
+    @classmethod
+    def compile(cls, stmt: ClauseElement, dialect: Dialect) -> _Plan:
+        compiled = stmt.compile(dialect=dialect)
+        assert isinstance(compiled, SQLCompiler)
+        required = {b.key: None for b in compiled.binds.values() if b.required}
+        defaults = dict(compiled.construct_params(required))
+        binders: dict[str, _Processor] = {}
+        for name in defaults:
+            proc = compiled.binds[name].type.dialect_impl(dialect).bind_processor(dialect)
+            if proc is not None:
+                binders[name] = proc
+        columns = getattr(stmt, "exported_columns", ())
+        results = tuple(
+            c.type.dialect_impl(dialect).result_processor(dialect, None) for c in columns
+        )
+        positions = compiled.positiontup
+        return cls(
+            compiled.string,
+            None if positions is None else tuple(positions),
+            defaults,
+            binders,
+            results,
+        )
+
+    def values(self, params: Mapping[str, Any]) -> Sequence[Any] | dict[str, Any]:
+        merged = {**self.defaults, **params}
+        for name, proc in self.binders.items():
+            merged[name] = proc(merged[name])
+        if self.positions is None:
+            return merged
+        return [merged[name] for name in self.positions]
+
+
+class _Prepared:
+    """A Core statement compiled once per dialect and run straight on the DBAPI cursor of the
+    session's connection (inside its transaction; the caller flushes the session first).
+
+    The dedup step runs about ten statements per article. Through `Connection.execute`, each
+    pays for a cache key over the whole statement and a type conversion per parameter
+    *occurrence* (the story window's two datetimes sit in sixteen union branches): several
+    times what the database itself spends. Database errors come out as SQLAlchemy's.
+    """
+
+    def __init__(self, stmt: ClauseElement) -> None:
+        self._stmt = stmt
+        self._plans: dict[tuple[Any, ...], _Plan] = {}
+
+    def _plan(self, dialect: Dialect) -> _Plan:
+        key = (dialect.name, dialect.driver, dialect.paramstyle, dialect.server_version_info)
+        plan = self._plans.get(key)
+        if plan is None:
+            plan = self._plans[key] = _Plan.compile(self._stmt, dialect)
+        return plan
+
+    def rows(self, s: Session, params: Mapping[str, Any]) -> list[tuple[Any, ...]]:
+        conn = s.connection()
+        plan = self._plan(conn.dialect)
+        cursor = conn.connection.cursor()
+        try:
+            values = plan.values(params)
+            self._run(conn.dialect, cursor.execute, plan.sql, values)
+            rows = cursor.fetchall()
+        finally:
+            cursor.close()
+        if not any(plan.results):
+            return [tuple(r) for r in rows]
+        procs = plan.results
+        return [
+            tuple(
+                v if proc is None or v is None else proc(v)
+                for v, proc in zip(r, procs, strict=True)
+            )
+            for r in rows
+        ]
+
+    def scalar(self, s: Session, params: Mapping[str, Any]) -> Any:
+        rows = self.rows(s, params)
+        return rows[0][0] if rows else None
+
+    def execute(self, s: Session, many: Sequence[Mapping[str, Any]]) -> None:
+        """Run the statement once per parameter set (one `executemany`)."""
+        conn = s.connection()
+        plan = self._plan(conn.dialect)
+        cursor = conn.connection.cursor()
+        try:
+            values = [plan.values(params) for params in many]
+            self._run(conn.dialect, cursor.executemany, plan.sql, values)
+        finally:
+            cursor.close()
+
+    @staticmethod
+    def _run(dialect: Dialect, call: Callable[[str, Any], Any], sql: str, values: Any) -> None:
+        error = dialect.loaded_dbapi.Error
+        try:
+            call(sql, values)
+        except error as exc:
+            raise DBAPIError.instance(sql, values, exc, error, dialect=dialect) from exc
+
+
+_NEW_STORY = _Prepared(
+    insert(StoryRow)
+    .values(
+        created_at=bindparam("created_at"),
+        updated_at=bindparam("updated_at"),
+        title=bindparam("title"),
+    )
+    .returning(StoryRow.id)
+)
+_TOUCH_STORY = _Prepared(
+    update(StoryRow).where(StoryRow.id == bindparam("story")).values(updated_at=bindparam("at"))
+)
+_TEXT_OF = _Prepared(select(ArticleRow.text).where(ArticleRow.id == bindparam("id")))
+_INSERT_SIGNATURE = _Prepared(insert(SignatureRow))
+_INSERT_BANDS = _Prepared(insert(BandRow))
+_INSERT_STORY_KEYS = _Prepared(insert(StoryKeyRow))
