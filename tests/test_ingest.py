@@ -23,7 +23,14 @@ from monitor import app as appmod
 from monitor.config import load_settings
 from monitor.pipeline import fetch, runner
 from monitor.pipeline.runner.process import _check_robots
-from monitor.storage.schema import ArticleRow, MatchRow, MentionRow, SourceRow
+from monitor.storage.schema import (
+    ArticleRow,
+    BandRow,
+    MatchRow,
+    MentionRow,
+    SignatureRow,
+    SourceRow,
+)
 from tests.conftest import REPO, SEED_CORPUS, Clock
 from tests.loopback import LoopbackServer, Reply
 
@@ -441,11 +448,16 @@ def stored_analysis(app: appmod.App) -> dict[str, tuple[object, ...]]:
         for a in s.scalars(select(ArticleRow).order_by(ArticleRow.id)):
             mentions = s.scalars(select(MentionRow).where(MentionRow.article_id == a.id))
             matches = s.scalars(select(MatchRow).where(MatchRow.article_id == a.id))
+            sig = s.get(SignatureRow, a.id)
+            bands = s.scalars(select(BandRow.bucket).where(BandRow.article_id == a.id))
             out[a.url.rsplit("/", 1)[1]] = (
                 a.extraction_method,
                 a.text_hash,
+                a.html_gz is not None,
+                (sig.shingles, sig.sketch) if sig is not None else None,
+                sorted(bands),
                 sorted((m.entity_id, m.count, str(m.evidence)) for m in mentions),
-                sorted((m.watchlist, tuple(m.terms)) for m in matches),
+                sorted((m.watchlist, tuple(m.terms), m.alert_worthy) for m in matches),
             )
         return out
 
@@ -458,7 +470,11 @@ def test_pool_workers_tag_and_match_exactly_as_the_storing_process(
     for i, seed in enumerate(seeds):
         http_server.route(f"/pages/p{i}.html", Reply(body=page(f"Page {i}", seed=seed)))
     lists = [
-        {"name": "militias", "query": "type:armed_group AND (Iran OR Iraq)"},
+        {
+            "name": "militias",
+            "query": "type:armed_group AND (Iran OR Iraq)",
+            "alert": {"query": "Baghdad", "recipients": ["duty@example.org"]},
+        },
         {"name": "nothing", "query": "zzyzx OR qwertyuiop", "sources": ["Wire"]},
     ]
     results = []
@@ -475,4 +491,7 @@ def test_pool_workers_tag_and_match_exactly_as_the_storing_process(
         app.close()
     assert results[0] == results[1]
     assert any(matches for *_, matches in results[0].values())
-    assert all(not any(w == "nothing" for w, _ in m) for *_, m in results[0].values())
+    assert all(sig is not None and bands for _, _, _, sig, bands, _, _ in results[0].values())
+    verdicts = {v for *_, matches in results[0].values() for _, _, v in matches}
+    assert verdicts <= {True, False} and verdicts
+    assert all(not any(w == "nothing" for w, *_ in m) for *_, m in results[0].values())
