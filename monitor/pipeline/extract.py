@@ -27,6 +27,7 @@ FUTURE_SLACK = timedelta(days=1)
 _SPACE_RE = re.compile(r"[ \t\f\v\u00a0\u200b]+")
 _LINE_RE = re.compile(r"[\r\n\u2028\u2029]+")
 _BLANK_LINES_RE = re.compile(r"\n\s*\n+")
+_HEAD_END = re.compile(r"</head\s*>", re.IGNORECASE)
 _BREAK = "\u2029"  # paragraph separator: a marker folded whitespace cannot produce
 _BLOCK_TAGS = frozenset(
     {"p", "div", "br", "li", "h1", "h2", "h3", "h4", "h5", "h6", "blockquote", "pre", "tr"}
@@ -150,14 +151,23 @@ class _PageMeta:
 
     @classmethod
     def parse(cls, html: str, url: str) -> _PageMeta:
-        tree = _parse_html(html)
+        """Title, canonical link, <meta> tags and the language from the page's <head> (parsed
+        alone: the body is most of the page and trafilatura has parsed it already); the date
+        from the head's <meta> tags, else from JSON-LD and <time> anywhere in the page."""
+        end = _HEAD_END.search(html)
+        head = _parse_html(html[: end.start()] + "</head></html>") if end else None
+        tree = head if head is not None else _parse_html(html)
         if tree is None:
             return cls()
         metas = _meta_map(tree)
+        published = _meta_date(metas)
+        if published is None:
+            body = _parse_html(html) if head is not None else tree
+            published = _document_date(body) if body is not None else None
         return cls(
             title=_one_line(tree.findtext(".//title")),
             canonical_url=_canonical(tree, url),
-            published_at=_published(tree, metas),
+            published_at=published,
             language=_language(tree.get("lang") or metas.get("og:locale")),
             site_name=_one_line(metas.get("og:site_name")) or None,
         )
@@ -216,11 +226,15 @@ def _usable_canonical(candidate: str, url: str) -> str | None:
     return candidate
 
 
-def _published(tree: Any, metas: dict[str, str]) -> datetime | None:
+def _meta_date(metas: dict[str, str]) -> datetime | None:
     for key in _DATE_META:
         parsed = _parse_date(metas.get(key))
         if parsed is not None:
             return parsed
+    return None
+
+
+def _document_date(tree: Any) -> datetime | None:
     for value in _json_ld_dates(tree):
         parsed = _parse_date(value)
         if parsed is not None:
