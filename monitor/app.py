@@ -97,8 +97,13 @@ def build(
     ]
 
     def http_client() -> httpx.AsyncClient:
+        # In-flight requests are capped by the runner's HostLimiter (fetch.concurrency,
+        # fetch.per_host); the pool only keeps connections alive. Capping it at `concurrency`
+        # too made it close one host's idle connection to open another's: a new TCP (and
+        # TLS) connection for nearly every page when many hosts are polled at once.
         limits = httpx.Limits(
-            max_connections=policy.concurrency, max_keepalive_connections=policy.concurrency
+            max_connections=None,
+            max_keepalive_connections=policy.concurrency * max(1, policy.per_host) * 4,
         )
         return httpx.AsyncClient(transport=transport, limits=limits, timeout=policy.timeout_s)
 
