@@ -440,3 +440,30 @@ def test_cursor_statements_read_and_fail_as_sqlalchemy_does(make_app: Any) -> No
         bucket = s.scalars(select(BandRow.bucket).where(BandRow.article_id == row.id)).first()
     with pytest.raises(IntegrityError), app.db.session() as s:
         stories._INSERT_BANDS.execute(s, [{"bucket": bucket, "article_id": row.id}])
+
+
+@pytest.mark.parametrize("limit", [1, 3, 401])
+def test_window_counts_are_plain_counts_capped(make_app: Any, limit: int) -> None:
+    """The window's key counts (one statement for 16 keys) are what a plain count of each
+    key's rows in the window says, capped at `limit`; absent keys are left out."""
+    app = make_app()
+    import_articles(app.ctx, [record(r) for r in MANIFEST])
+    with app.db.session() as s:
+        keys = [*s.scalars(select(StoryKeyRow.key).distinct().order_by(StoryKeyRow.key)), 12345]
+        me = s.scalars(select(ArticleRow.id)).first()
+        at = min(s.scalars(select(StoryKeyRow.at)))
+        window = (at, at + P.story_window, me)
+        got = runner.stories._window_counts(s, keys, window, limit)
+        expected = {}
+        for k in keys:
+            n = s.scalar(
+                select(func.count()).where(
+                    StoryKeyRow.key == k,
+                    StoryKeyRow.at >= window[0],
+                    StoryKeyRow.at <= window[1],
+                    StoryKeyRow.article_id != me,
+                )
+            )
+            if n:
+                expected[k] = min(n, limit)
+        assert got == expected and len(got) > 3

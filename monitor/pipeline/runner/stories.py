@@ -13,12 +13,14 @@ from types import EllipsisType
 from typing import Any
 
 from sqlalchemy import (
+    BigInteger,
     Dialect,
     Integer,
     bindparam,
     delete,
     func,
     insert,
+    literal_column,
     or_,
     select,
     union,
@@ -297,21 +299,24 @@ _COUNT_SLOTS = 16  # keys per counting statement; padded, so one compiled statem
 
 @lru_cache(maxsize=4)
 def _window_count_statement(slots: int) -> _Prepared:
-    """SELECT key, count(*) over a union of one bounded index range per key slot."""
-    parts = [
-        select(StoryKeyRow.key)
-        .where(
-            StoryKeyRow.key == bindparam(f"k{i}"),
-            StoryKeyRow.at >= bindparam("lo"),
-            StoryKeyRow.at <= bindparam("hi"),
-            StoryKeyRow.article_id != bindparam("me"),
+    """(key, count) for each key slot: a count over one bounded index range per key. Counted
+    apart, in scalar subqueries: a GROUP BY over all the ranges' rows sorts them first."""
+    parts = []
+    for i in range(slots):
+        key = bindparam(f"k{i}", type_=BigInteger)
+        hits = (
+            select(literal_column("1"))
+            .where(
+                StoryKeyRow.key == key,
+                StoryKeyRow.at >= bindparam("lo"),
+                StoryKeyRow.at <= bindparam("hi"),
+                StoryKeyRow.article_id != bindparam("me"),
+            )
+            .limit(bindparam("lim", type_=Integer))
+            .subquery()
         )
-        .limit(bindparam("lim", type_=Integer))
-        .subquery()
-        for i in range(slots)
-    ]
-    hits = union_all(*(select(part.c.key) for part in parts)).subquery()
-    return _Prepared(select(hits.c.key, func.count()).group_by(hits.c.key))
+        parts.append(select(key, select(func.count()).select_from(hits).scalar_subquery()))
+    return _Prepared(union_all(*parts))
 
 
 def _articles_needed(most: int, p: dedup.DedupParams) -> int:
@@ -341,7 +346,7 @@ def _window_counts(
     for start in range(0, len(keys), slots):
         params = _padded("k", keys[start : start + slots], slots, _NO_KEY)
         rows = stmt.rows(s, {**params, "lo": lo, "hi": hi, "me": me, "lim": limit})
-        out.update({key: n for key, n in rows if key != _NO_KEY})
+        out.update({key: n for key, n in rows if n and key != _NO_KEY})
     return out
 
 
