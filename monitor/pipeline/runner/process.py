@@ -434,8 +434,9 @@ def _store_matches(s: Session, found: Sequence[tuple[int, Found]], now: datetime
         return 0
     existing = set(
         s.execute(
-            select(MatchRow.watchlist, MatchRow.article_id).where(
-                MatchRow.article_id.in_({aid for _, aid in wanted})
+            select(MatchRow.watchlist, MatchRow.article_id).where(  # the unique index's order
+                MatchRow.watchlist.in_({name for name, _ in wanted}),
+                MatchRow.article_id.in_({aid for _, aid in wanted}),
             )
         ).all()
     )
