@@ -30,6 +30,7 @@ from monitor.storage.schema import (
     MentionRow,
     SignatureRow,
     SourceRow,
+    StoryKeyRow,
 )
 from tests.conftest import REPO, SEED_CORPUS, Clock
 from tests.loopback import LoopbackServer, Reply
@@ -450,12 +451,15 @@ def stored_analysis(app: appmod.App) -> dict[str, tuple[object, ...]]:
             matches = s.scalars(select(MatchRow).where(MatchRow.article_id == a.id))
             sig = s.get(SignatureRow, a.id)
             bands = s.scalars(select(BandRow.bucket).where(BandRow.article_id == a.id))
+            keys = s.scalars(select(StoryKeyRow.key).where(StoryKeyRow.article_id == a.id))
             out[a.url.rsplit("/", 1)[1]] = (
                 a.extraction_method,
                 a.text_hash,
                 a.html_gz is not None,
                 (sig.shingles, sig.sketch) if sig is not None else None,
                 sorted(bands),
+                sorted(keys),
+                (a.page_canonical_url, a.duplicate_of_id is not None, a.story_id is not None),
                 sorted((m.entity_id, m.count, str(m.evidence)) for m in mentions),
                 sorted((m.watchlist, tuple(m.terms), m.alert_worthy) for m in matches),
             )
@@ -491,7 +495,7 @@ def test_pool_workers_tag_and_match_exactly_as_the_storing_process(
         app.close()
     assert results[0] == results[1]
     assert any(matches for *_, matches in results[0].values())
-    assert all(sig is not None and bands for _, _, _, sig, bands, _, _ in results[0].values())
+    assert all(sig is not None and bands for _, _, _, sig, bands, *_ in results[0].values())
     verdicts = {v for *_, matches in results[0].values() for _, _, v in matches}
     assert verdicts <= {True, False} and verdicts
     assert all(not any(w == "nothing" for w, *_ in m) for *_, m in results[0].values())

@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import re
 import zlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from functools import lru_cache
@@ -18,6 +19,7 @@ import numpy as np
 from courlan import normalize_url
 from datasketch import MinHash  # type: ignore[import-untyped]
 
+from monitor.models import EntityHit
 from monitor.pipeline.normalize import fold
 
 _WORD = re.compile(r"\w+")
@@ -345,6 +347,24 @@ def is_duplicate(sim: Similarity, p: DedupParams) -> bool:
 def story_lead(title: str, text: str, p: DedupParams) -> str:
     """The part of an article whose actors and names say what event it reports."""
     return f"{title}\n\n{text[: p.story_lead_chars]}"
+
+
+STORY_KEY_TYPES = frozenset({"armed_group", "state_org", "person", "international_org", "media"})
+
+
+def article_story_keys(
+    title: str, text: str, hits: Sequence[EntityHit], p: DedupParams
+) -> tuple[int, ...]:
+    """The story keys of an article: the actors of STORY_KEY_TYPES mentioned in its lead, and
+    the names there. Mention offsets count from the title's first character, as the lead
+    does (`document_text`)."""
+    lead = story_lead(title, text, p)
+    ids = frozenset(
+        h.id
+        for h in hits
+        if h.type in STORY_KEY_TYPES and any(m.start < len(lead) for m in h.mentions)
+    )
+    return story_keys(lead, ids)
 
 
 def story_keys(lead: str, entity_ids: frozenset[str]) -> tuple[int, ...]:

@@ -76,6 +76,8 @@ class _Analysis:
     found: Found
     text_hash: str
     sig: dedup.Signature | None  # None: too short to compare
+    story_keys: tuple[int, ...]
+    page: str | None  # the page's own canonical link, canonicalised
     html_gz: bytes | None = None
 
 
@@ -115,7 +117,8 @@ def analyse(job: _Job, stages: Stages) -> tuple[ExtractedText, _Analysis] | Extr
 
 
 def derive(stages: Stages, title: str, source: str, ex: ExtractedText, html: str) -> _Analysis:
-    """Tags, watchlist and alert matches, dedup signature, text hash, compressed HTML."""
+    """Tags, watchlist and alert matches, text hash, dedup signature, story keys, the page's
+    canonical URL, compressed HTML."""
     hits = tuple(stages.tagger.tag(document_text(title, ex.text)))
     keep = stages.keep_html and bool(html)
     return _Analysis(
@@ -123,6 +126,8 @@ def derive(stages: Stages, title: str, source: str, ex: ExtractedText, html: str
         _match_all(stages.watchlists, title, ex.text, source, hits),
         dedup.text_fingerprint(ex.text),
         dedup.signature(ex.text, stages.dedup),
+        dedup.article_story_keys(title, ex.text, hits, stages.dedup),
+        dedup.canonical_url(ex.canonical_url) if ex.canonical_url else None,
         gzip.compress(html.encode("utf-8"), HTML_GZIP_LEVEL) if keep else None,
     )
 
@@ -356,7 +361,7 @@ def _record_article(
         row.html_gz = a.html_gz
     if o.error is not None:
         row.last_error = str(o.error)
-    _link_duplicate(ctx, s, row, ex, a.hits, now, sig=a.sig)
+    _link_duplicate(ctx, s, row, ex, a.hits, now, sig=a.sig, keys=a.story_keys, page=a.page)
     row.state, row.processed_at = "processed", now
     return a
 

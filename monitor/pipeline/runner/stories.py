@@ -45,7 +45,6 @@ MAX_NEAR_CANDIDATES = 200  # a flooded bucket (shared boilerplate) must not stal
 # Counting a window's articles stops here: past it, "rare" means under a share of this many,
 # so a busy week costs the same as a quiet one.
 STORY_WINDOW_SAMPLE = 2000
-STORY_KEY_TYPES = frozenset({"armed_group", "state_org", "person", "international_org", "media"})
 
 
 def _link_duplicate(
@@ -57,11 +56,15 @@ def _link_duplicate(
     now: datetime,
     *,
     sig: dedup.Signature | EllipsisType | None = ...,
+    keys: tuple[int, ...] | EllipsisType = ...,
+    page: str | EllipsisType | None = ...,
 ) -> None:
     """Link a copy to its group's original (tiers 1-3), put the article in a story, index it.
 
-    `sig` is `dedup.signature(row.text, ctx.dedup)` when the caller computed it already (in
-    an extraction worker); the default `...` computes it here.
+    `sig` (`dedup.signature(row.text, ctx.dedup)`), `keys` (`dedup.article_story_keys` of
+    the title, text and hits) and `page` (`dedup.canonical_url` of the page's own canonical
+    link, None without one) are what the caller computed already, in an extraction worker;
+    the default `...` computes them here.
 
     Groups and stories are the connected parts of a symmetric relation, and the original is
     the earliest published member, so the outcome does not depend on processing order.
@@ -70,8 +73,9 @@ def _link_duplicate(
     LSH candidates with their sketches.
     """
     p = ctx.dedup
-    if ex.canonical_url:
-        page = dedup.canonical_url(ex.canonical_url)
+    if isinstance(page, EllipsisType):
+        page = dedup.canonical_url(ex.canonical_url) if ex.canonical_url else None
+    if page is not None:
         row.page_canonical_url = page if page != row.canonical_url else None
     at = _article_time(row)
     if isinstance(sig, EllipsisType):
@@ -88,7 +92,10 @@ def _link_duplicate(
                 copies[other.id] = other
             elif sim.best >= p.story_similarity and abs(other.at - at) <= p.story_window:
                 related[other.id] = other
-    keys = () if exact else _story_keys(row, hits, p)
+    if exact:
+        keys = ()
+    elif isinstance(keys, EllipsisType):
+        keys = dedup.article_story_keys(row.title, row.text, hits, p)
     stories = _story_key_matches(s, row, keys, at, p)
     _join_group(s, row, {o.duplicate_of_id or o.id for o in copies.values()})
     stories |= {o.story_id for o in [*copies.values(), *related.values()] if o.story_id is not None}
@@ -177,7 +184,10 @@ def _lookup(
 ) -> list[tuple[_Other, _Stored, bool]]:
     """Tiers 1-3: each article found, its stored sketch, and whether it is the same page or
     text. An identity match compared on its sketch too only confirms what it is already."""
-    guid = dedup.guid_key(row.guid)
+    # Most feeds use the permalink as GUID: its key is then the canonical URL we have.
+    same = row.guid is not None and row.guid.strip() == row.url
+    same = same and row.url.lower().startswith(("http://", "https://"))
+    guid = row.canonical_url if same else dedup.guid_key(row.guid)
     guid_url = guid is not None and guid != row.canonical_url and guid.startswith("http")
     keys = () if sig is None else sig.band_keys
     slots = _slots(len(keys), 12) if keys else 0
@@ -226,19 +236,6 @@ def _near_matches(
             sim = dedup.exact_compare(mine, dedup.text_shingles(text, p))
         out.append((other, sim))
     return out
-
-
-def _story_keys(
-    row: ArticleRow, hits: Sequence[EntityHit], p: dedup.DedupParams
-) -> tuple[int, ...]:
-    lead = dedup.story_lead(row.title, row.text, p)
-    # Mention offsets count from the title's first character, as the lead does.
-    ids = frozenset(
-        h.id
-        for h in hits
-        if h.type in STORY_KEY_TYPES and any(m.start < len(lead) for m in h.mentions)
-    )
-    return dedup.story_keys(lead, ids)
 
 
 def _story_key_matches(
