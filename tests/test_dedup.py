@@ -21,6 +21,7 @@ from monitor.config import load_settings
 from monitor.models import ExtractedText
 from monitor.pipeline import dedup, runner
 from monitor.pipeline.runner import ImportRecord, import_articles, stories
+from monitor.storage.prepared import Prepared
 from monitor.storage.schema import (
     ArticleRow,
     BandRow,
@@ -421,12 +422,12 @@ def test_bounded_window_counts_pick_the_same_rare_keys(share: float) -> None:
 
 
 def test_cursor_statements_read_and_fail_as_sqlalchemy_does(make_app: Any) -> None:
-    """The dedup step's statements run on the DBAPI cursor (`stories._Prepared`): datetimes
+    """The dedup step's statements run on the DBAPI cursor (`storage.prepared.Prepared`): datetimes
     come back aware, sketches as bytes, and a database error as SQLAlchemy's exception."""
     app = make_app()
     rec = by_kind("pentagon-order", "original")
     import_articles(app.ctx, [record(rec)])
-    sketches = stories._Prepared(
+    sketches = Prepared(
         select(SignatureRow.shingles, SignatureRow.sketch).where(
             SignatureRow.article_id == bindparam("id")
         )

@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import bindparam, delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from monitor.errors import BlockedURLError, ExtractError, FetchError, StageError, TooLargeError
@@ -27,6 +27,7 @@ from monitor.pipeline.match import prepare
 from monitor.pipeline.runner.context import MAX_PAGE_ATTEMPTS, Context, ProcessReport, WatchlistSpec
 from monitor.pipeline.runner.stories import _link_duplicate
 from monitor.pipeline.tag import Tagger
+from monitor.storage.prepared import Prepared
 from monitor.storage.schema import ArticleRow, EntityRow, MatchRow, MentionRow
 
 RECORD_BATCH = 25  # articles stored per transaction: fewer commits, little redone after a crash
@@ -399,7 +400,8 @@ def _store_mentions(s: Session, hits: Sequence[tuple[int, Sequence[EntityHit]]])
         for h in article_hits
     ]
     if values:
-        s.execute(insert(MentionRow), values)
+        s.flush()
+        _INSERT_MENTIONS.execute(s, values)
 
 
 def _match_all(
@@ -458,8 +460,29 @@ def _store_matches(s: Session, found: Sequence[tuple[int, Found]], now: datetime
         if (name, aid) not in existing
     ]
     if values:
-        s.execute(insert(MatchRow), values)
+        s.flush()
+        _INSERT_MATCHES.execute(s, values)
     return len(values)
+
+
+# Bulk inserts on the DBAPI cursor (the session is flushed before them): through the ORM the
+# per-row work was most of the batch's storing time besides dedup.
+_INSERT_MENTIONS = Prepared(insert(MentionRow))
+_INSERT_MATCHES = Prepared(
+    insert(MatchRow).values(
+        {
+            c: bindparam(c)
+            for c in (
+                "watchlist",
+                "article_id",
+                "matched_at",
+                "terms",
+                "alert_worthy",
+                "alerted_at",
+            )
+        }
+    )
+)
 
 
 # --- stored HTML: retention and re-extraction ------------------------------------------

@@ -5,7 +5,7 @@ The earliest published article of a group is its original, whatever the processi
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import lru_cache
@@ -14,7 +14,6 @@ from typing import Any
 
 from sqlalchemy import (
     BigInteger,
-    Dialect,
     Integer,
     bindparam,
     delete,
@@ -27,16 +26,15 @@ from sqlalchemy import (
     union_all,
     update,
 )
-from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.util import identity_key
-from sqlalchemy.sql.compiler import SQLCompiler
-from sqlalchemy.sql.expression import ClauseElement, ColumnElement
+from sqlalchemy.sql.expression import ColumnElement
 
 from monitor.models import EntityHit, ExtractedText
 from monitor.pipeline import dedup
 from monitor.pipeline.runner.context import Context
+from monitor.storage.prepared import Prepared
 from monitor.storage.schema import ArticleRow, BandRow, SignatureRow, StoryKeyRow, StoryRow
 
 # --- duplicates and stories -------------------------------------------------------------
@@ -69,7 +67,7 @@ def _link_duplicate(
     Groups and stories are the connected parts of a symmetric relation, and the original is
     the earliest published member, so the outcome does not depend on processing order.
     Lookups read plain rows through Core statements compiled once and run on the DBAPI
-    cursor (`_Prepared`), not ORM objects: one statement finds the identity matches and the
+    cursor (`Prepared`), not ORM objects: one statement finds the identity matches and the
     LSH candidates with their sketches.
     """
     p = ctx.dedup
@@ -140,7 +138,7 @@ def _padded(prefix: str, values: Sequence[int], slots: int, pad: int) -> dict[st
 @lru_cache(maxsize=64)
 def _lookup_statement(
     null_hash: bool, page: bool, guid: bool, guid_url: bool, buckets: int
-) -> _Prepared:
+) -> Prepared:
     """Tiers 1-3 in one statement: the processed articles that are the same page (canonical
     URL either way round, a global GUID) or text, found by a union of indexed lookups (an OR
     across columns would scan), and those sharing an LSH bucket (one of `buckets` slots,
@@ -168,7 +166,7 @@ def _lookup_statement(
             .limit(MAX_NEAR_CANDIDATES)
         )
         parts.append(select(candidates.subquery().c.article_id))
-    return _Prepared(
+    return Prepared(
         select(*_OTHER_COLUMNS, SignatureRow.shingles, SignatureRow.sketch, or_(*clauses))
         .outerjoin(SignatureRow, SignatureRow.article_id == ArticleRow.id)
         .where(
@@ -273,7 +271,7 @@ def _story_key_matches(
 
 
 @lru_cache(maxsize=8)
-def _story_match_statement(slots: int) -> _Prepared:
+def _story_match_statement(slots: int) -> Prepared:
     """The stories of the articles sharing `n` of the keys in the window, in one statement."""
     ids = (
         select(StoryKeyRow.article_id)
@@ -287,7 +285,7 @@ def _story_match_statement(slots: int) -> _Prepared:
         .having(func.count() >= bindparam("n", type_=Integer))
         .limit(MAX_NEAR_CANDIDATES)
     )
-    return _Prepared(select(ArticleRow.story_id).where(ArticleRow.id.in_(ids)).distinct())
+    return Prepared(select(ArticleRow.story_id).where(ArticleRow.id.in_(ids)).distinct())
 
 
 _NO_KEY = 0  # pads a statement's key slots; no stored key hashes to it in practice
@@ -295,7 +293,7 @@ _COUNT_SLOTS = 16  # keys per counting statement; padded, so one compiled statem
 
 
 @lru_cache(maxsize=4)
-def _window_count_statement(slots: int) -> _Prepared:
+def _window_count_statement(slots: int) -> Prepared:
     """(key, count) for each key slot: a count over one bounded index range per key. Counted
     apart, in scalar subqueries: a GROUP BY over all the ranges' rows sorts them first."""
     parts = []
@@ -313,7 +311,7 @@ def _window_count_statement(slots: int) -> _Prepared:
             .subquery()
         )
         parts.append(select(key, select(func.count()).select_from(hits).scalar_subquery()))
-    return _Prepared(union_all(*parts))
+    return Prepared(union_all(*parts))
 
 
 def _articles_needed(most: int, p: dedup.DedupParams) -> int:
@@ -392,8 +390,8 @@ def _update_articles(s: Session, where: ColumnElement[bool], **values: Any) -> N
 
 
 @lru_cache(maxsize=8)
-def _heads(slots: int) -> _Prepared:
-    return _Prepared(
+def _heads(slots: int) -> Prepared:
+    return Prepared(
         select(
             _OTHER_COLUMNS[-1], ArticleRow.canonical_url, ArticleRow.id, ArticleRow.duplicate_of_id
         ).where(ArticleRow.id.in_([bindparam(f"r{i}") for i in range(slots)]))
@@ -444,122 +442,7 @@ def _index_article(
         )
 
 
-# --- statements run on the DBAPI cursor ---------------------------------------------------
-
-_Processor = Callable[[Any], Any]
-
-
-@dataclass(frozen=True)
-class _Plan:
-    """A statement compiled for one dialect: its SQL, where each parameter goes, and the
-    type conversions of its parameters (each done once per name) and result columns."""
-
-    sql: str
-    positions: tuple[str, ...] | None  # the parameter name at each `?`; None: named style
-    defaults: dict[str, Any]  # every parameter; constants (LIMIT 200) keep their value
-    binders: dict[str, _Processor]
-    results: tuple[_Processor | None, ...]
-
-    @classmethod
-    def compile(cls, stmt: ClauseElement, dialect: Dialect) -> _Plan:
-        compiled = stmt.compile(dialect=dialect)
-        assert isinstance(compiled, SQLCompiler)
-        required = {b.key: None for b in compiled.binds.values() if b.required}
-        defaults = dict(compiled.construct_params(required))
-        binders: dict[str, _Processor] = {}
-        for name in defaults:
-            proc = compiled.binds[name].type.dialect_impl(dialect).bind_processor(dialect)
-            if proc is not None:
-                binders[name] = proc
-        columns = getattr(stmt, "exported_columns", ())
-        results = tuple(
-            c.type.dialect_impl(dialect).result_processor(dialect, None) for c in columns
-        )
-        positions = compiled.positiontup
-        return cls(
-            compiled.string,
-            None if positions is None else tuple(positions),
-            defaults,
-            binders,
-            results,
-        )
-
-    def values(self, params: Mapping[str, Any]) -> Sequence[Any] | dict[str, Any]:
-        merged = {**self.defaults, **params}
-        for name, proc in self.binders.items():
-            merged[name] = proc(merged[name])
-        if self.positions is None:
-            return merged
-        return [merged[name] for name in self.positions]
-
-
-class _Prepared:
-    """A Core statement compiled once per dialect and run straight on the DBAPI cursor of the
-    session's connection (inside its transaction; the caller flushes the session first).
-
-    The dedup step runs about ten statements per article. Through `Connection.execute`, each
-    pays for a cache key over the whole statement and a type conversion per parameter
-    *occurrence* (the story window's two datetimes sit in sixteen union branches): several
-    times what the database itself spends. Database errors come out as SQLAlchemy's.
-    """
-
-    def __init__(self, stmt: ClauseElement) -> None:
-        self._stmt = stmt
-        self._plans: dict[tuple[Any, ...], _Plan] = {}
-
-    def _plan(self, dialect: Dialect) -> _Plan:
-        key = (dialect.name, dialect.driver, dialect.paramstyle, dialect.server_version_info)
-        plan = self._plans.get(key)
-        if plan is None:
-            plan = self._plans[key] = _Plan.compile(self._stmt, dialect)
-        return plan
-
-    def rows(self, s: Session, params: Mapping[str, Any]) -> list[tuple[Any, ...]]:
-        conn = s.connection()
-        plan = self._plan(conn.dialect)
-        cursor = conn.connection.cursor()
-        try:
-            values = plan.values(params)
-            self._run(conn.dialect, cursor.execute, plan.sql, values)
-            rows = cursor.fetchall()
-        finally:
-            cursor.close()
-        if not any(plan.results):
-            return [tuple(r) for r in rows]
-        procs = plan.results
-        return [
-            tuple(
-                v if proc is None or v is None else proc(v)
-                for v, proc in zip(r, procs, strict=True)
-            )
-            for r in rows
-        ]
-
-    def scalar(self, s: Session, params: Mapping[str, Any]) -> Any:
-        rows = self.rows(s, params)
-        return rows[0][0] if rows else None
-
-    def execute(self, s: Session, many: Sequence[Mapping[str, Any]]) -> None:
-        """Run the statement once per parameter set (one `executemany`)."""
-        conn = s.connection()
-        plan = self._plan(conn.dialect)
-        cursor = conn.connection.cursor()
-        try:
-            values = [plan.values(params) for params in many]
-            self._run(conn.dialect, cursor.executemany, plan.sql, values)
-        finally:
-            cursor.close()
-
-    @staticmethod
-    def _run(dialect: Dialect, call: Callable[[str, Any], Any], sql: str, values: Any) -> None:
-        error = dialect.loaded_dbapi.Error
-        try:
-            call(sql, values)
-        except error as exc:
-            raise DBAPIError.instance(sql, values, exc, error, dialect=dialect) from exc
-
-
-_NEW_STORY = _Prepared(
+_NEW_STORY = Prepared(
     insert(StoryRow)
     .values(
         created_at=bindparam("created_at"),
@@ -568,10 +451,10 @@ _NEW_STORY = _Prepared(
     )
     .returning(StoryRow.id)
 )
-_TOUCH_STORY = _Prepared(
+_TOUCH_STORY = Prepared(
     update(StoryRow).where(StoryRow.id == bindparam("story")).values(updated_at=bindparam("at"))
 )
-_TEXT_OF = _Prepared(select(ArticleRow.text).where(ArticleRow.id == bindparam("id")))
-_INSERT_SIGNATURE = _Prepared(insert(SignatureRow))
-_INSERT_BANDS = _Prepared(insert(BandRow))
-_INSERT_STORY_KEYS = _Prepared(insert(StoryKeyRow))
+_TEXT_OF = Prepared(select(ArticleRow.text).where(ArticleRow.id == bindparam("id")))
+_INSERT_SIGNATURE = Prepared(insert(SignatureRow))
+_INSERT_BANDS = Prepared(insert(BandRow))
+_INSERT_STORY_KEYS = Prepared(insert(StoryKeyRow))
