@@ -56,12 +56,19 @@ class _Plan:
         )
 
     def values(self, params: Mapping[str, Any]) -> Sequence[Any] | dict[str, Any]:
-        merged = {**self.defaults, **params}
-        for name, proc in self.binders.items():
-            merged[name] = proc(merged[name])
+        """The DBAPI parameters for `params` (missing names take their defaults). Runs once
+        per row of an executemany, so it builds no merged dict on the positional path."""
+        defaults = self.defaults
+        converted = {
+            name: proc(params[name] if name in params else defaults[name])
+            for name, proc in self.binders.items()
+        }
         if self.positions is None:
-            return merged
-        return [merged[name] for name in self.positions]
+            return {**defaults, **params, **converted}
+        return [
+            converted[n] if n in converted else params[n] if n in params else defaults[n]
+            for n in self.positions
+        ]
 
 
 class Prepared:
