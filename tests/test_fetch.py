@@ -473,23 +473,25 @@ def test_host_limiter_caps_concurrency_per_host_and_overall() -> None:
     assert limiter._hosts == {}  # idle hosts are forgotten
 
 
+async def enter(limiter: HostLimiter, url: str) -> None:
+    """Take and give back one request slot for `url`."""
+    async with limiter.slot(url):
+        pass
+
+
 def test_host_limiter_spaces_requests_to_one_host() -> None:
     clock = FakeClock()
     policy = FetchPolicy(per_host=4, per_host_delay_s=2.0)
 
-    async def job(limiter: HostLimiter, url: str) -> None:
-        async with limiter.slot(url):
-            pass
-
     async def go() -> list[float]:
         limiter = HostLimiter(policy, clock=clock, sleep=clock.sleep)
         urls = ["https://a.example/1", "https://a.example/2", "https://a.example/3"]
-        await asyncio.gather(*(job(limiter, u) for u in urls))
+        await asyncio.gather(*(enter(limiter, u) for u in urls))
         after_a = list(clock.sleeps)
-        await job(limiter, "https://b.example/1")  # another host: no wait
+        await enter(limiter, "https://b.example/1")  # another host: no wait
         assert clock.sleeps == after_a
         clock.now += 10  # long after: the spacing record has expired
-        await job(limiter, "https://a.example/4")
+        await enter(limiter, "https://a.example/4")
         return clock.sleeps
 
     assert asyncio.run(go()) == [2.0, 4.0]
@@ -688,10 +690,6 @@ def test_host_limiter_honours_a_crawl_delay_capped() -> None:
     clock = FakeClock()
     policy = FetchPolicy(per_host=1, per_host_delay_s=1.0)
 
-    async def job(limiter: HostLimiter, url: str) -> None:
-        async with limiter.slot(url):
-            pass
-
     async def go() -> list[float]:
         limiter = HostLimiter(policy, clock=clock, sleep=clock.sleep)
         limiter.ask_delay("https://a.example/robots.txt", 5.0)  # longer than the policy's
@@ -699,7 +697,7 @@ def test_host_limiter_honours_a_crawl_delay_capped() -> None:
         limiter.ask_delay("https://c.example/robots.txt", 86400.0)  # absurd: capped
         for host in "abc":
             for i in range(2):
-                await job(limiter, f"https://{host}.example/{i}")
+                await enter(limiter, f"https://{host}.example/{i}")
         return clock.sleeps
 
     assert asyncio.run(go()) == [5.0, 1.0, MAX_CRAWL_DELAY_S]
