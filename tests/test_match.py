@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import random
+import re
+
 import pytest
 
 from monitor.errors import QueryError
 from monitor.models import MatchDoc, QueryMatch
-from monitor.pipeline.match import Query, compile_query, prepare
+from monitor.pipeline.match import _TOKEN_SPLIT, Query, compile_query, prepare
 from tests.conftest import SEED_CORPUS
 
 KH = MatchDoc(
@@ -416,3 +419,15 @@ def test_seed_article_us_is_the_country_not_the_pronoun() -> None:
     assert m is not None
     assert "us" not in m.terms
     assert {"armed_group", "Iran", "United States", "U.S."} <= set(m.terms)
+
+
+def test_word_split_agrees_with_the_anchored_acronym_pattern() -> None:
+    """The field index splits words with an unanchored pattern; on any text it must give the
+    words the explicit one (acronym branch anchored at a word start) gives."""
+    anchored = re.compile(r"((?<!\w)(?:[^\W\d_]\.)+[^\W\d_]\.?(?!\w)|\w+)")
+    rng = random.Random(7)
+    alphabet = "ab.c1_ é.ü-'s..U.S.x "
+    texts = ["U.S. and e.g. u.s.a, Mr.Smith", "a.b.c.d. x.y1 Ж.Ш. 3.5.x", "_.a .a. a..b"]
+    texts += ["".join(rng.choice(alphabet) for _ in range(rng.randint(1, 16))) for _ in range(5000)]
+    for text in texts:
+        assert _TOKEN_SPLIT.split(text) == anchored.split(text), text
