@@ -3,7 +3,7 @@ against trafilatura alone on all cores (the limit) and a naive one-at-a-time loo
 
 Run: .venv/bin/python benchmarks/ingest.py [--sources 30] [--articles 20] [--latency-ms 50]
      [--hosts 16] [--repoll 1000] [--naive-sources 3] [--workers N]
-     [--text markov|paragraphs] [--copies 0.05]
+     [--text markov|paragraphs] [--copies 0.05] [--stage-sample 200]
 Prints a table and writes benchmarks/results/ingest.json.
 
 The benchmark's own threaded HTTP server listens on 16 loopback addresses (127.0.0.2...) so
@@ -16,12 +16,15 @@ shared pool, which makes every article a partial copy of dozens of others. The c
 a child process (its peak memory is its own, its extraction pool is spawned and warmed
 before the clock starts, as in a running daemon). The re-poll (`poll` then `process`, timed)
 asks 1,000 sources whose feeds have not changed: every answer must be a 304 and nothing may
-be re-fetched or re-extracted.
+be re-fetched or re-extracted. (c) times each stage of the real code on one core for a
+sample of the articles, set against trafilatura alone on the same pages: the CPU the pipeline
+adds per article, hence the best run/limit ratio any number of cores could reach.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import html
 import itertools
 import json
@@ -363,6 +366,81 @@ def measure_naive(web: Web, n_sources: int) -> dict[str, Any]:
     return {"articles": articles, "seconds": seconds, "rate": articles / seconds}
 
 
+# --- (c) where the CPU goes: each stage's cost per article, on one core ---------------------
+
+
+def measure_stages(web: Web, tmp: Path, sample: int) -> dict[str, Any]:
+    """CPU milliseconds per article of each stage of the real code, one after the other on
+    one core (this thread's CPU time; the server's threads are not counted), for `sample`
+    articles of the first sources: what the cycle spends on top of trafilatura, and so the
+    best ratio to the limit that all cores could give."""
+    import gzip
+    import importlib
+
+    from monitor import app as appmod
+    from monitor.config import load_settings
+    from monitor.pipeline import dedup, runner
+
+    proc = importlib.import_module("monitor.pipeline.runner.process")
+    n_sources = max(1, -(-sample // max(1, len(web.pages) // max(1, len(web.sources)))))
+    db = f"sqlite:///{tmp / 'stages.db'}"
+    app = appmod.build(
+        load_settings(write_config(tmp, db, web.sources[:n_sources], "stages.yaml")), workers=1
+    )
+    try:
+        ctx, cpu = app.ctx, time.thread_time
+        costs: Counter[str] = Counter()
+        t = cpu()
+        runner.poll(ctx)
+        costs["poll (feeds: HTTP, parse, store)"] += cpu() - t
+        pending = proc.pending_articles(ctx)[:sample]
+        t = cpu()
+        fetched = asyncio.run(proc._fetch_pages(ctx, pending))
+        costs["fetch (HTTP, robots.txt, decode)"] += cpu() - t
+        stages = runner.stages_for(ctx)
+        outcomes = []
+        for k, o in enumerate(fetched):
+            p = o.pending
+            # Alternate which goes first: the second pass over a page finds warmer caches.
+            for first in (k % 2 == 0, k % 2 == 1):
+                t = cpu()
+                if first:
+                    _trafilatura(o.html, p.url)
+                    costs["(trafilatura alone: the limit's work)"] += cpu() - t
+                else:
+                    ex = proc._extract_one(o.html, p.url, p.feed_html)
+                    costs["extract (trafilatura + metadata)"] += cpu() - t
+            assert not isinstance(ex, Exception), ex
+            title = p.title or ex.title
+            t = cpu()
+            hits = tuple(stages.tagger.tag(runner.document_text(title, ex.text)))
+            costs["tag"] += cpu() - t
+            t = cpu()
+            proc._match_all(stages.watchlists, title, ex.text, p.source, hits)
+            costs["match (watchlists and alerts)"] += cpu() - t
+            t = cpu()
+            dedup.text_fingerprint(ex.text)
+            dedup.signature(ex.text, stages.dedup)
+            dedup.article_story_keys(title, ex.text, hits, stages.dedup)
+            costs["dedup keys (hash, MinHash, story keys)"] += cpu() - t
+            t = cpu()
+            gzip.compress(o.html.encode("utf-8"), proc.HTML_GZIP_LEVEL)
+            costs["compress kept HTML"] += cpu() - t
+            outcomes.append(proc._with_extraction(o, proc.analyse(proc._job(o), stages)))
+        report = runner.ProcessReport()
+        t = cpu()
+        for i in range(0, len(outcomes), proc.RECORD_BATCH):
+            proc._record_batch(ctx, outcomes[i : i + proc.RECORD_BATCH], report)
+        costs["store (dedup lookups, links, mentions, matches)"] += cpu() - t
+    finally:
+        app.close()
+    n = len(outcomes)
+    per = {k: 1000 * v / n for k, v in costs.items()}
+    limit_ms = per.pop("(trafilatura alone: the limit's work)")
+    total = sum(per.values())
+    return {"articles": n, "ms": per, "total_ms": total, "limit_ms": limit_ms}
+
+
 # --- the real cycle, in a child process ---------------------------------------------------
 
 
@@ -522,9 +600,18 @@ def table(r: dict[str, Any]) -> str:
         ),
     ]
     widths = [max(len(row[i]) for row in rows) for i in range(4)]
-    return "\n".join(
+    out = "\n".join(
         "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in rows
     )
+    st = r["stages"]
+    lines = [f"\n(c) CPU per article, stage by stage, one core ({st['articles']} articles):"]
+    lines += [f"  {name:<50} {ms:6.2f} ms" for name, ms in st["ms"].items()]
+    lines.append(f"  {'all stages':<50} {st['total_ms']:6.2f} ms")
+    lines.append(
+        f"  {'trafilatura alone (the limit, per page)':<50} {st['limit_ms']:6.2f} ms"
+        f"  -> best run/limit on any number of cores = {st['limit_ms'] / st['total_ms']:.2f}"
+    )
+    return out + "\n" + "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -543,6 +630,9 @@ def main(argv: list[str] | None = None) -> int:
         help="article text: new sentences per article (markov) or whole shared paragraphs",
     )
     ap.add_argument("--copies", type=float, default=0.05, help="share of syndicated copies")
+    ap.add_argument(
+        "--stage-sample", type=int, default=200, help="articles timed stage by stage (c)"
+    )
     ap.add_argument("--child", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.child:
@@ -572,6 +662,7 @@ def main(argv: list[str] | None = None) -> int:
                 "stats_url": f"http://{hosts[0]}:{server.port}/_stats",
             }
             cycle = run_child(spec, tmp)
+            stages = measure_stages(web, tmp, args.stage_sample)
         limit = measure_limit(web.pages, args.workers)
         naive = measure_naive(web, args.naive_sources)
     finally:
@@ -587,6 +678,7 @@ def main(argv: list[str] | None = None) -> int:
         "cycle": cycle,
         "limit": limit,
         "naive": naive,
+        "stages": stages,
         "server_requests": dict(server.stats),
     }
     rate = cycle["processed"] / cycle["cycle_s"]

@@ -148,22 +148,7 @@ def sync_entities(ctx: Context) -> None:
 def process(ctx: Context, *, limit: int | None = None) -> ProcessReport:
     """Fetch, extract, dedupe, tag and match every pending article."""
     sync_entities(ctx)
-    with ctx.db.session() as s:
-        # Earliest published first, so the original of a group is processed before its copies.
-        q = (
-            select(ArticleRow)
-            .where(ArticleRow.state == "pending")
-            .order_by(
-                func.coalesce(ArticleRow.feed_published_at, ArticleRow.discovered_at), ArticleRow.id
-            )
-        )
-        rows = s.scalars(q.limit(limit) if limit else q).all()
-        pending = [
-            _Pending(
-                r.id, r.url, r.feed_content or r.feed_summary, r.attempts, r.title, r.source_name
-            )
-            for r in rows
-        ]
+    pending = pending_articles(ctx, limit=limit)
     report = ProcessReport()
     if not pending:
         expire_html(ctx)
@@ -182,6 +167,25 @@ def process(ctx: Context, *, limit: int | None = None) -> ProcessReport:
         _record_batch(ctx, batch, report)
     expire_html(ctx)
     return report
+
+
+def pending_articles(ctx: Context, *, limit: int | None = None) -> list[_Pending]:
+    """The articles waiting to be processed, earliest published first (so the original of a
+    group is usually processed before its copies; the outcome does not depend on it)."""
+    with ctx.db.session() as s:
+        q = (
+            select(ArticleRow)
+            .where(ArticleRow.state == "pending")
+            .order_by(
+                func.coalesce(ArticleRow.feed_published_at, ArticleRow.discovered_at), ArticleRow.id
+            )
+        )
+        return [
+            _Pending(
+                r.id, r.url, r.feed_content or r.feed_summary, r.attempts, r.title, r.source_name
+            )
+            for r in s.scalars(q.limit(limit) if limit else q)
+        ]
 
 
 def _fetch_and_extract(ctx: Context, pending: Sequence[_Pending]) -> Iterator[_Outcome]:
