@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import asyncio
 import html
+import importlib
 import json
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from email.utils import format_datetime
 from pathlib import Path
@@ -34,6 +36,8 @@ from monitor.storage.schema import (
 )
 from tests.conftest import REPO, SEED_CORPUS, Clock
 from tests.loopback import LoopbackServer, Reply
+
+process_module = importlib.import_module("monitor.pipeline.runner.process")
 
 M = timedelta(minutes=1)
 H = timedelta(hours=1)
@@ -499,3 +503,27 @@ def test_pool_workers_tag_and_match_exactly_as_the_storing_process(
     verdicts = {v for *_, matches in results[0].values() for _, _, v in matches}
     assert verdicts <= {True, False} and verdicts
     assert all(not any(w == "nothing" for w, *_ in m) for *_, m in results[0].values())
+
+
+def test_a_failure_on_the_fetching_thread_surfaces_instead_of_hanging(
+    make_app: Any, http_server: LoopbackServer, clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    serve_feed(http_server, ["a", "b"], clock.now - H)
+    for slug in "ab":
+        http_server.route(f"/pages/{slug}.html", Reply(body=page(f"Page {slug}")))
+    app = make_app()
+    runner.poll(app.ctx)
+    stages = runner.stages_for(app.ctx)
+    monkeypatch.setattr(process_module, "_STAGES", None)  # restored after the test
+    app.ctx.executor = ThreadPoolExecutor(2, initializer=runner.init_worker, initargs=(stages,))
+
+    def broken(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("the event loop broke")
+
+    monkeypatch.setattr(process_module.fetch, "fetch", broken)
+    try:
+        with pytest.raises(RuntimeError, match="the event loop broke"):
+            runner.process(app.ctx)
+    finally:
+        app.ctx.executor.shutdown()
+    assert {a.state for a in articles(app)} == {"pending"}  # nothing half-stored
