@@ -7,7 +7,14 @@ import random
 import pytest
 
 from monitor.pipeline import normalize
-from monitor.pipeline.normalize import fold, fold_text, fold_with_offsets, original_span
+from monitor.pipeline.normalize import (
+    fold,
+    fold_text,
+    fold_with_offsets,
+    fold_words,
+    original_span,
+    words_only,
+)
 
 
 def reference(text: str) -> tuple[str, list[int]]:
@@ -99,3 +106,29 @@ def test_output_does_not_depend_on_what_was_folded_before() -> None:
     first = fold_with_offsets(text)
     fold_with_offsets("".join(chr(c) for c in range(0x370, 0x3FF)))
     assert fold_with_offsets(text) == first == reference(text)
+
+
+MARKS_AND_SPACES = list("ab cD'’`-—\n\t\xa0ßﬁé…½İأةىكتائب\u200c\u200dـً¨\u0301.,;“”«»()،!?_ﷺ")
+CONTROLS = list("\x00\x01\x0b\x0c\x1b\x1c\x1d\x1e\x1f")
+
+
+def test_offsets_match_reference_around_marks_and_spaces() -> None:
+    # Dropped marks next to spaces, runs of spaces, leading runs, chars that expand next to
+    # dropped ones, control chars: where the fast path hands over to the general one.
+    rng = random.Random(11)
+    alphabet = MARKS_AND_SPACES + CONTROLS + [" "] * 10
+    for _ in range(5000):
+        text = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 14)))
+        assert fold_with_offsets(text) == reference(text), repr(text)
+
+
+def test_fold_words_is_the_fold_with_only_letters_and_digits() -> None:
+    rng = random.Random(12)
+    alphabet = MARKS_AND_SPACES + CONTROLS + [" "] * 10
+    for _ in range(5000):
+        text = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 14)))
+        folded, words = fold_text(text), fold_words(text, text.encode("utf-8", "surrogatepass"))
+        assert words.text == "".join(c if c.isalnum() else " " for c in folded.text)
+        assert words.text == words_only(folded.text)
+        positions = range(len(folded.text))
+        assert [words.origin(j) for j in positions] == [folded.origin(j) for j in positions]

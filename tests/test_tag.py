@@ -4,16 +4,23 @@ from __future__ import annotations
 
 import json
 import os
+import random
+import re
 from pathlib import Path
+from typing import Any
 
+import ahocorasick
 import pytest
 
 from monitor.config import load_entities
 from monitor.models import Entity
+from monitor.pipeline.normalize import fold, fold_with_offsets
 from monitor.pipeline.tag import (
+    CONTEXT_WINDOW,
     DEFAULT_RULES,
     SPELLING_RULES,
     Tagger,
+    _arabic_prefix,
     article_variants,
     compile_entities,
     spelling_variants,
@@ -319,3 +326,169 @@ def test_variant_never_takes_a_listed_spelling() -> None:
     b = Entity("b", "Kataeb Hezbollah", "armed_group")  # listed by b: a's variant yields
     t = compile_entities([a, b])
     assert ids(t, "Kataeb Hezbollah said") == {"b"}
+
+
+# --- the fast paths against a plain reference --------------------------------------------
+
+_WORD_RUN = re.compile(r"\w+")
+_NEAR_CAPITALS = re.compile(r"[^\W\d_a-z]{3}")
+_LAST_WORD = re.compile(r"(\w+)\W*$")
+_FIRST_WORD = re.compile(r"^\W*(\w+)")
+
+Tagged = list[tuple[str, int, list[tuple[int, int, str]]]]
+
+
+def plain_automaton(tagger: Tagger) -> ahocorasick.Automaton:
+    """The tagger's keys and values in a fresh automaton, added in no particular order."""
+    automaton = ahocorasick.Automaton()
+    for key, value in tagger._aliases.items():
+        if not key.endswith("\x01"):  # the space step, which never matches
+            automaton.add_word(key, value)
+    automaton.make_automaton()
+    return automaton
+
+
+def reference_tag(tagger: Tagger, automaton: ahocorasick.Automaton, text: str) -> Tagged:
+    """The tagger's rules done plainly and slowly: per-char offsets from fold_with_offsets,
+    one pass of the automaton, every acronym found by search, overlaps settled longest first,
+    then each match credited in text order."""
+    folded, origin = fold_with_offsets(text)
+    s = "".join(c if c.isalnum() else " " for c in folded) + " "
+    aliases = []
+    for last, (back, size, payload, arabic, _) in automaton.iter_long(s):
+        start = last - back
+        if start and s[start - 1] != " " and not (arabic and _arabic_prefix(s, start)):
+            continue
+        aliases.append((origin[start], origin[start + size - 1] + 1, start, start + size, payload))
+    found = sorted(aliases + reference_acronyms(tagger, text, aliases))
+    mentions: dict[int, list[tuple[int, int, str]]] = {}
+    seen: set[int] = set()
+    for start, end, fstart, fend, payload in found:
+        for idx, ambiguous in payload:
+            if ambiguous and idx not in seen:
+                if not reference_context(tagger.entities[idx], folded, fstart, fend):
+                    continue
+            elif not ambiguous:
+                seen.add(idx)
+            mentions.setdefault(idx, []).append((start, end, text[start:end]))
+    order = sorted(mentions, key=lambda idx: (-len(mentions[idx]), tagger.entities[idx].id))
+    return [(tagger.entities[i].id, len(mentions[i]), mentions[i]) for i in order]
+
+
+def reference_acronyms(tagger: Tagger, text: str, aliases: list[Any]) -> list[Any]:
+    """Whole-word, case-sensitive acronyms not in a shouted headline; the longest of
+    overlapping ones; each kept only if longer than every alias match it overlaps (which
+    it then replaces)."""
+    listed = {acro for group in tagger._acronyms.values() for acro, _, _ in group}
+    found = []
+    for group in tagger._acronyms.values():
+        for acro, payload, _ in group:
+            i = text.find(acro)
+            while i >= 0:
+                end, after = i + len(acro), text[i + len(acro) : i + len(acro) + 2]
+                whole = not (i and text[i - 1].isalnum()) and (
+                    not after[:1].isalnum() or (after[:1] == "s" and not after[1:].isalnum())
+                )
+                if whole and not reference_shouted(text, i, end, listed):
+                    found.append((i, end, -1, -1, payload))
+                i = text.find(acro, i + 1)
+    kept: list[Any] = []
+    for hit in sorted(found, key=lambda h: (h[0], h[0] - h[1])):
+        if kept and hit[0] < kept[-1][1]:
+            if hit[1] - hit[0] > kept[-1][1] - kept[-1][0]:
+                kept[-1] = hit
+        else:
+            kept.append(hit)
+    won = []
+    for acro in kept:
+        rivals = [a for a in aliases if a[0] < acro[1] and acro[0] < a[1]]
+        if all(a[1] - a[0] < acro[1] - acro[0] for a in rivals):
+            won.append(acro)
+            aliases[:] = [a for a in aliases if a not in rivals]
+    return won
+
+
+def reference_shouted(text: str, start: int, end: int, listed: set[str]) -> bool:
+    if not (
+        _NEAR_CAPITALS.search(text, max(0, start - 40), start)
+        or _NEAR_CAPITALS.search(text, end, end + 40)
+    ):
+        return False
+    before = _LAST_WORD.search(text, max(0, start - 40), start)
+    after = _FIRST_WORD.match(text[end : end + 40])
+    for m in (before, after):
+        word = m.group(1) if m else ""
+        if len(word) >= 3 and word.isupper() and word not in listed:
+            return True
+    return False
+
+
+def reference_context(entity: Entity, folded: str, fstart: int, fend: int) -> bool:
+    phrases = {" ".join(_WORD_RUN.findall(fold(c))) for c in entity.context} - {""}
+    before = _WORD_RUN.findall(folded, max(0, fstart - 30 * CONTEXT_WINDOW), fstart)
+    after = _WORD_RUN.findall(folded, fend, fend + 30 * CONTEXT_WINDOW)
+    window = " " + " ".join(before[-CONTEXT_WINDOW:] + after[:CONTEXT_WINDOW]) + " "
+    return any(f" {p} " in window or f" {p}s " in window for p in phrases)
+
+
+def tagged(tagger: Tagger, text: str) -> Tagged:
+    return [
+        (h.id, h.count, [(m.start, m.end, m.text) for m in h.mentions]) for h in tagger.tag(text)
+    ]
+
+
+def reference_texts() -> list[str]:
+    """Seed articles whole and in 5,000-char pieces (as the benchmark reads them), held-out
+    sentences, and seed snippets with acronyms, shouting, Arabic, marks and spaces mixed in."""
+    texts = [c[0] for c in CASES]
+    texts += [json.loads(line)["text"] for line in HELDOUT.read_text("utf-8").splitlines()]
+    seeds = [p.read_text("utf-8") for p in sorted(SEEDS.glob("*.txt"))] if SEEDS.exists() else []
+    corpus = "\n\n".join(seeds)
+    texts += seeds + [corpus[i : i + 5000] for i in range(0, len(corpus), 5000)]
+    rng = random.Random(4)
+    extras = [
+        *("KH", "PMF", "US", "IRGC", "IRGC-QF", "ISIS", "IS", "WaPo", "PMUs", "WHAT IS NEXT"),
+        *("Badr", "Sadr", "Quds", "كتائب حزب الله", "وكتائب", "Kata’ib Hezbollah", "al-Muhandis"),
+        *("…", "ß", "ﬁ", "’", "'", "  ", "\n\n", " — ", "(", "), ", "_", "\u200c", "¨"),
+    ]
+    base = corpus or " ".join(texts)
+    for _ in range(300):
+        i = rng.randrange(max(1, len(base) - 1500))
+        piece = list(base[i : i + rng.randint(20, 1500)])
+        for _ in range(rng.randint(0, 12)):
+            piece.insert(rng.randrange(len(piece) + 1), rng.choice(extras) + rng.choice([" ", ""]))
+        texts.append("".join(piece))
+    return texts
+
+
+def test_tagger_matches_the_plain_reference(tagger: Tagger) -> None:
+    automaton = plain_automaton(tagger)
+    for text in reference_texts():
+        assert tagged(tagger, text) == reference_tag(tagger, automaton, text), text[:200]
+
+
+def test_tagger_matches_the_plain_reference_with_synthetic_aliases() -> None:
+    rng = random.Random(9)
+    syllables = [a + b for a in "bdkmnrstzqhyfjw" for b in "aiou"]
+    extra = [
+        Entity(f"synthetic-{i}", name, "armed_group", aliases=(name,), ambiguous=(name.split()[0],))
+        for i in range(300)
+        for name in [" ".join("".join(rng.choice(syllables) for _ in range(2)) for _ in range(2))]
+    ]
+    t = compile_entities([*load_entities(ENTITIES), *extra])
+    automaton = plain_automaton(t)
+    for text in reference_texts()[::3]:
+        assert tagged(t, text) == reference_tag(t, automaton, text), text[:200]
+
+
+def test_context_window_counts_words_not_chars() -> None:
+    e = Entity(
+        "x-group", "X Group", "armed_group", aliases=("X Group",), ambiguous=("Xq",),
+        context=("militia",),
+    )  # fmt: skip
+    t = compile_entities([e])
+    nine = " ".join(["extraordinarily"] * 9)  # 150 chars: the window is 10 words, not chars
+    assert ids(t, f"militia {nine} Xq") == {"x-group"}
+    assert ids(t, f"Xq {nine} militia") == {"x-group"}
+    assert ids(t, f"militia {nine} more Xq") == set()
+    assert ids(t, f"Xq more {nine} militia") == set()

@@ -34,6 +34,12 @@ Rules
     o-u (Karim Nori -> al-Nuri) each add a false positive; ou-u and ee-i gain nothing there.
     No fuzzy matching: nothing beyond these listed rewrites.
   * `find_candidates` proposes names the list lacks (see its docstring).
+
+Speed (benchmarks/tagging.py): one fold (`normalize.fold_words`, mostly C string operations),
+one automaton pass whose matches are credited as they come, acronyms in between (an acronym
+overlapping an alias match hands the rest to `_merge`); keys are added commonest letters
+first, after a space step (see `_automaton`). tests/test_tag.py checks the output against a
+plain, slow reference of these rules.
 """
 
 from __future__ import annotations
@@ -41,14 +47,16 @@ from __future__ import annotations
 import itertools
 import re
 from bisect import bisect_right
+from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from operator import sub
 
 import ahocorasick
 
 from monitor.models import Entity, EntityHit, Mention
-from monitor.pipeline.normalize import FoldedText, fold, fold_text
+from monitor.pipeline.normalize import FoldedText, fold, fold_words, words_only
 
 CONTEXT_WINDOW = 10  # words on each side of an ambiguous alias
 MAX_VARIANTS = 64  # per alias, from the article rules
@@ -61,33 +69,25 @@ _AR_PREFIXES = frozenset(
     | {"وب", "ول", "فب", "فل", "وك", "فك", "وبال", "وكال", "فبال"}
 )
 _WORD = re.compile(r"\w+")
-_LAST_WORD = re.compile(r"(\w+)\W*$")
-_FIRST_WORD = re.compile(r"^\W*(\w+)")
 _CAPITALS = re.compile(r"[^\W\d_a-z]{3}")
 
 # Who a key names: ((entity index, ambiguous?), ...).
 _Payload = tuple[tuple[int, bool], ...]
-# One automaton value: (key length, name length, payload, Arabic-script key?, single), where
-# single is the entity index when the payload is one plain (non-ambiguous) entity, else -1.
+# One automaton value: (key length - 1, name length, payload, Arabic-script key?, single),
+# where single is the entity index when the payload is one plain (non-ambiguous) entity,
+# else -1.
 _Value = tuple[int, int, _Payload, bool, int]
 # A match: (start, end, folded start, folded end, payload, single); offsets into the original
 # text, folded ones -1 for acronyms (matched on the original).
 _Hit = tuple[int, int, int, int, _Payload, int]
 
-_ASCII_BYTES = bytes(range(128))
-# Byte tables: ASCII letters and digits kept, other ASCII -> space; non-ASCII bytes kept
-# (_BOUND) or blanked (_CAPS, which also blanks lower case: runs of capitals and digits).
-_BOUND = bytes(b if b > 127 or chr(b).isalnum() else 32 for b in range(256))
+# Byte table keeping ASCII capitals and digits, every other byte a space: runs of capitals.
 _CAPS = bytes(b if b < 128 and (chr(b).isupper() or chr(b).isdigit()) else 32 for b in range(256))
 
 
 def _single(payload: _Payload) -> int:
     """The entity index of a payload naming one entity by a plain alias, else -1."""
     return payload[0][0] if len(payload) == 1 and not payload[0][1] else -1
-
-
-def _hit_order(hit: EntityHit) -> tuple[int, str]:
-    return -hit.count, hit.id
 
 
 def _is_arabic(ch: str) -> bool:
@@ -115,17 +115,6 @@ def article_variants(folded: str) -> set[str]:
             out.add(" ".join(words))
     if tokens[0].startswith("ال") and len(tokens[0]) > 3:  # bare form for لل / indefinite
         out.add(folded[2:])
-    return out
-
-
-def _bounded(s: str) -> str:
-    """`s` with every char that is not a letter or digit turned into a space (same length)."""
-    raw = s.encode("utf-8", "surrogatepass")
-    out = raw.translate(_BOUND).decode("utf-8", "surrogatepass")
-    if not s.isascii():
-        for ch in set(raw.translate(None, _ASCII_BYTES).decode("utf-8", "surrogatepass")):
-            if not ch.isalnum():
-                out = out.replace(ch, " ")
     return out
 
 
@@ -210,138 +199,235 @@ class Tagger:
         self.collisions = tuple(collisions)
         self.alias_count = alias_count  # distinct folded spellings listed (article forms too)
         self.variant_count = variant_count  # spellings added by the SPELLING_RULES
-        self.key_count = len(aliases)  # automaton keys (boundary, plural, prefix forms)
+        # automaton keys (boundary, plural, prefix forms), not counting _SPACE_STEP
+        self.key_count = len(aliases) - 1
         self._aliases = aliases
-        # (run of capitals that must occur in the text, acronym, payload)
-        self._acronyms = tuple((anchor, a, p, _single(p)) for anchor, a, p in acronyms)
+        # Run of capitals that must occur in the text -> (acronym, payload, single), ...
+        self._acronyms: dict[bytes, list[tuple[str, _Payload, int]]] = {}
+        for anchor, acro, payload in acronyms:
+            self._acronyms.setdefault(anchor, []).append((acro, payload, _single(payload)))
+        self._anchors = frozenset(self._acronyms)
         self._acronym_set = frozenset(a for _, a, _ in acronyms)
-        self._contexts = tuple(contexts)
-        self._meta = tuple((e.id, e.name, e.type) for e in self.entities)
+        # Context phrases per entity: one-word ones (and their plural) as a set, the others as
+        # they must stand in the window of words (" phrase ", " phrases ").
+        self._contexts = tuple(
+            (
+                frozenset(f for p in phrases if " " not in p for f in (p, p + "s")),
+                tuple(f for p in phrases if " " in p for f in (f" {p} ", f" {p}s ")),
+            )
+            for phrases in contexts
+        )
+        self._ids = tuple(e.id for e in self.entities)
+        self._meta = tuple({"id": e.id, "name": e.name, "type": e.type} for e in self.entities)
 
     def tag(self, text: str) -> tuple[EntityHit, ...]:
         """Entities named in `text`, by mention count (desc) then id."""
-        ft = fold_text(text)
-        found = self._alias_hits(ft)
-        if self._acronyms:
-            acronyms = self._acronym_hits(text)
-            if acronyms:
-                found = _merge(found, acronyms) if found else acronyms
-        if not found:
-            return ()
-        # Mentions per entity index, in text order; the hot path (one plain entity) does no
-        # context work. `seen`: entities with a full (non-ambiguous) mention so far.
-        mentions: dict[int, list[Mention]] = {}
-        seen: set[int] = set()
-        get = mentions.get
-        for start, end, fstart, fend, payload, single in found:
-            if single >= 0:
-                seen.add(single)
-                got = get(single)
-                if got is None:
-                    mentions[single] = [Mention(start, end, text[start:end])]
+        encoded = text.encode("utf-8", "surrogatepass")
+        ft = fold_words(text, encoded)
+        s = ft.text + " "  # every key ends with a space; s[-1] is the one before s[0]
+        acronyms = self._acronym_hits(text, encoded) if self._acronyms else []
+        # Alias matches are credited as the automaton yields them, acronyms in between, in
+        # text order; the hot path (one plain entity) is inline and does no context work.
+        # (One loop, not split into helpers: its body runs once per match.)
+        # Mention is a frozen dataclass: filling the instance dict directly skips its
+        # __init__ (three object.__setattr__ calls), same object.
+        mentions: defaultdict[int, list[Mention]] = defaultdict(list)
+        ambiguous: dict[int, int] = {}  # entity -> mentions credited to it as ambiguous
+        new = object.__new__
+        af, flat = ft.anchors_f, ft.flat
+        # bisect_right(af, j) = k + 1 for j in run k of the offset map, which covers folded
+        # [af[k], ends[k + 1]) and, unless flat, maps j to j + shifts[k + 1]. Matches come in
+        # text order: the run of the last one is kept (run_end, shift, run_flat), and looked
+        # up again for a match that does not end in it.
+        ends = (0, *af[1:], len(s) + 1)
+        shifts = (0, *map(sub, ft.anchors_o, af))
+        run_end, shift, run_flat = ends[1], shifts[1], 0 in flat
+        never = len(text) + 1
+        a = 0  # the next acronym to credit
+        acronym_start = acronyms[0][0] if acronyms else never
+        matches = self._aliases.iter_long(s)
+        for last, (back, nlen, payload, arabic, single) in matches:
+            start = last - back
+            if s[start - 1] != " " and not (arabic and _arabic_prefix(s, start)):
+                continue  # not at the start of a word (keys end with one: see _alias_hits)
+            end = start + nlen
+            if end <= run_end and not run_flat:  # in the last match's run, as most are
+                ostart = start + shift
+                oend = end + shift
+            else:
+                k = bisect_right(af, start)
+                run_end, shift, run_flat = ends[k], shifts[k], k - 1 in flat
+                if end <= run_end and not run_flat:
+                    ostart = start + shift
+                    oend = end + shift
                 else:
-                    got.append(Mention(start, end, text[start:end]))
+                    ostart, oend = _span(ft, start, end)
+            if oend > acronym_start:  # an acronym starts before this match ends
+                while a < len(acronyms) and acronyms[a][1] <= ostart:
+                    self._credit(mentions, ambiguous, text, s, acronyms[a])
+                    a += 1
+                acronym_start = acronyms[a][0] if a < len(acronyms) else never
+                if oend > acronym_start:  # they overlap: settle the rest as _merge does
+                    hit = (ostart, oend, start, end, payload, single)
+                    rest = [hit, *self._alias_hits(ft, s, matches)]
+                    for hit in _merge(rest, acronyms[a:]):
+                        self._credit(mentions, ambiguous, text, s, hit)
+                    a = len(acronyms)
+                    break
+            if single < 0:
+                hit = (ostart, oend, start, end, payload, single)
+                self._credit(mentions, ambiguous, text, s, hit)
                 continue
-            mention = None
-            for idx, ambiguous in payload:
-                if ambiguous and idx not in seen:
-                    if not self._in_context(idx, ft.text, fstart, fend):
-                        continue
-                elif not ambiguous:
-                    seen.add(idx)
-                mention = mention or Mention(start, end, text[start:end])
-                got = get(idx)
-                if got is None:
-                    mentions[idx] = [mention]
-                else:
-                    got.append(mention)
+            mention = new(Mention)
+            fields = mention.__dict__
+            fields["start"] = ostart
+            fields["end"] = oend
+            fields["text"] = text[ostart:oend]
+            mentions[single].append(mention)
+        for hit in acronyms[a:]:
+            self._credit(mentions, ambiguous, text, s, hit)
+        return self._hits(mentions)
+
+    def _credit(
+        self,
+        mentions: defaultdict[int, list[Mention]],
+        ambiguous: dict[int, int],
+        text: str,
+        s: str,
+        hit: _Hit,
+    ) -> None:
+        """Credit one match to each entity of its payload that it names: always by a plain
+        alias or an acronym; by an ambiguous alias after a full (plain or acronym) mention,
+        or with a context word near."""
+        start, end, fstart, fend, payload, _ = hit
+        mention = None
+        for idx, is_ambiguous in payload:
+            if is_ambiguous:
+                credited = len(mentions.get(idx, ()))
+                full = credited > ambiguous.get(idx, 0)  # any mention credited otherwise
+                if not full and not self._in_context(idx, s, fstart, fend):
+                    continue
+                ambiguous[idx] = ambiguous.get(idx, 0) + 1
+            mention = mention or _mention(text, start, end)
+            mentions[idx].append(mention)
+
+    def _hits(self, mentions: dict[int, list[Mention]]) -> tuple[EntityHit, ...]:
+        """One EntityHit per entity, by mention count (desc) then id (then first mention)."""
+        ids = self._ids
+        order = sorted(
+            [(-len(ms), ids[idx], i, idx, ms) for i, (idx, ms) in enumerate(mentions.items())]
+        )
         meta = self._meta
-        hits = [EntityHit(*meta[idx], len(ms), tuple(ms)) for idx, ms in mentions.items()]
-        if len(hits) > 1:
-            hits.sort(key=_hit_order)
+        new = object.__new__
+        hits = []
+        for count, _, _, idx, ms in order:
+            hit = new(EntityHit)  # a frozen dataclass, filled directly as Mention in tag()
+            fields = hit.__dict__
+            fields.update(meta[idx])
+            fields["count"] = -count
+            fields["mentions"] = tuple(ms)
+            hits.append(hit)
         return tuple(hits)
 
-    def _alias_hits(self, ft: FoldedText) -> list[_Hit]:
-        """Leftmost-longest whole-word matches of the keys, mapped back to the original.
+    def _alias_hits(
+        self, ft: FoldedText, s: str, matches: Iterable[tuple[int, _Value]]
+    ) -> list[_Hit]:
+        """Whole-word `matches` of the automaton's keys in `s` (the folded text with every
+        non-letter a space, and a final space), mapped back to the original.
 
         Keys end with a space and the text's non-letters are spaces, so the automaton checks
         the end of a word itself; the start is checked here (or an Arabic prefix allowed).
         """
-        s = _bounded(ft.text) + " "
-        af, ao, flat = ft.anchors_f, ft.anchors_o, ft.flat
         out: list[_Hit] = []
-        append = out.append
-        if len(af) == 1 and not flat:  # the fold kept every offset (up to a leading shift)
-            shift = ao[0] - af[0]
-            for last, (klen, nlen, payload, arabic, single) in self._aliases.iter_long(s):
-                start = last - klen + 1
-                if start and s[start - 1] != " " and not (arabic and _arabic_prefix(s, start)):
-                    continue
-                end = start + nlen
-                append((start + shift, end + shift, start, end, payload, single))
-            return out
-        # Run k of the offset map covers folded [af[k], nxt[k]); most names sit in one run.
-        nxt = (*af[1:], len(s) + 1)
-        for last, (klen, nlen, payload, arabic, single) in self._aliases.iter_long(s):
-            start = last - klen + 1
-            if start and s[start - 1] != " " and not (arabic and _arabic_prefix(s, start)):
+        for last, (back, nlen, payload, arabic, single) in matches:
+            start = last - back
+            if s[start - 1] != " " and not (arabic and _arabic_prefix(s, start)):
                 continue
             end = start + nlen
-            k = bisect_right(af, start) - 1
-            plain = k not in flat
-            ostart = ao[k] + start - af[k] if plain else ao[k]
-            if plain and end <= nxt[k]:
-                oend = ostart + nlen
-            else:
-                k = bisect_right(af, end - 1, k) - 1
-                oend = ao[k] + 1 if k in flat else ao[k] + end - af[k]
-            append((ostart, oend, start, end, payload, single))
+            out.append((*_span(ft, start, end), start, end, payload, single))
         return out
 
-    def _acronym_hits(self, text: str) -> list[_Hit]:
-        """Case-sensitive whole-word acronyms; only those whose capitals occur are searched."""
-        runs = set(text.encode("utf-8", "surrogatepass").translate(_CAPS).split())
+    def _acronym_hits(self, text: str, encoded: bytes) -> list[_Hit]:
+        """Case-sensitive whole-word acronyms; only those whose capitals occur are searched.
+        `encoded` is `text` in UTF-8 (surrogatepass)."""
         out: list[_Hit] = []
-        for anchor, acro, payload, single in self._acronyms:
-            if anchor not in runs:
-                continue
-            size = len(acro)
-            i = text.find(acro)
-            while i >= 0:
-                end = i + size
-                after = text[end : end + 2]
-                ok = not (i and text[i - 1].isalnum()) and (
-                    not after[:1].isalnum() or (after[:1] == "s" and not after[1:].isalnum())
-                )
-                if ok and not self._shouted(text, i, end):
-                    out.append((i, end, -1, -1, payload, single))
-                i = text.find(acro, i + 1)
+        for anchor in self._anchors.intersection(encoded.translate(_CAPS).split()):
+            for acro, payload, single in self._acronyms[anchor]:
+                size = len(acro)
+                i = text.find(acro)
+                while i >= 0:
+                    end = i + size
+                    after = text[end : end + 2]
+                    ok = not (i and text[i - 1].isalnum()) and (
+                        not after[:1].isalnum() or (after[:1] == "s" and not after[1:].isalnum())
+                    )
+                    if ok and not self._shouted(text, i, end):
+                        out.append((i, end, -1, -1, payload, single))
+                    i = text.find(acro, i + 1)
         if len(out) > 1:
             out = _longest(out)
         return out
 
     def _shouted(self, text: str, start: int, end: int) -> bool:
-        if not (
+        """Is the word next to text[start:end] (within 40 chars) in capitals, 3+ letters and
+        not a listed acronym, with a run of three capitals nearby?"""
+        # The last word before: looked for in 16 chars first, in 40 unless that settles it
+        # (a word found there that does not touch the window's left edge).
+        lo = max(0, start - 16)
+        before = _WORD.findall(text, lo, start)
+        if not before or (len(before) == 1 and lo and text.startswith(before[0], lo)):
+            before = _WORD.findall(text, max(0, start - 40), start)
+        after = _WORD.search(text, end, end + 40)
+        for word in (before[-1] if before else "", after.group() if after else ""):
+            if len(word) >= 3 and word.isupper() and word not in self._acronym_set:
+                break
+        else:
+            return False  # the usual case
+        return bool(
             _CAPITALS.search(text, max(0, start - 40), start)
             or _CAPITALS.search(text, end, end + 40)
-        ):
-            return False  # the usual case: no capitalised word nearby at all
-        before = _LAST_WORD.search(text, max(0, start - 40), start)
-        after = _FIRST_WORD.match(text[end : end + 40])
-        for m in (before, after):
-            word = m.group(1) if m else ""
-            if len(word) >= 3 and word.isupper() and word not in self._acronym_set:
-                return True
-        return False
+        )
 
-    def _in_context(self, idx: int, folded: str, fstart: int, fend: int) -> bool:
-        phrases = self._contexts[idx]
-        if not phrases or fstart < 0:
+    def _in_context(self, idx: int, s: str, fstart: int, fend: int) -> bool:
+        """Does a context phrase of entity `idx` stand within CONTEXT_WINDOW words of the
+        folded span [fstart, fend)? `s` is the folded text with non-letters as spaces, so its
+        words are the folded text's runs of letters and digits."""
+        words, phrases = self._contexts[idx]
+        if not (words or phrases) or fstart < 0:
             return False
-        before = _WORD.findall(folded, max(0, fstart - 30 * CONTEXT_WINDOW), fstart)
-        after = _WORD.findall(folded, fend, fend + 30 * CONTEXT_WINDOW)
-        window = " " + " ".join(before[-CONTEXT_WINDOW:] + after[:CONTEXT_WINDOW]) + " "
-        return any(f" {p} " in window or f" {p}s " in window for p in phrases)
+        # The words within 30 * CONTEXT_WINDOW chars; a shorter stretch is read first, and is
+        # enough when it holds more words than needed (then the needed ones are whole).
+        near, far = 12 * CONTEXT_WINDOW, 30 * CONTEXT_WINDOW
+        before = s[max(0, fstart - near) : fstart].split()
+        if len(before) <= CONTEXT_WINDOW and fstart > near:
+            before = s[fstart - far if fstart > far else 0 : fstart].split()
+        after = s[fend : fend + near].split()
+        if len(after) <= CONTEXT_WINDOW and fend + near < len(s):
+            after = s[fend : fend + far].split()
+        before = before[-CONTEXT_WINDOW:]
+        after = after[:CONTEXT_WINDOW]
+        if not words.isdisjoint(before) or not words.isdisjoint(after):
+            return True
+        window = " " + " ".join(before + after) + " "
+        return any(p in window for p in phrases)
+
+
+def _mention(text: str, start: int, end: int) -> Mention:
+    mention = object.__new__(Mention)  # a frozen dataclass, filled as in Tagger.tag
+    fields = mention.__dict__
+    fields["start"] = start
+    fields["end"] = end
+    fields["text"] = text[start:end]
+    return mention
+
+
+def _span(ft: FoldedText, start: int, end: int) -> tuple[int, int]:
+    """The original span of the folded span [start, end)."""
+    af, ao, flat = ft.anchors_f, ft.anchors_o, ft.flat
+    k = bisect_right(af, start) - 1
+    ostart = ao[k] if k in flat else ao[k] + start - af[k]
+    k = bisect_right(af, end - 1, k) - 1
+    return ostart, ao[k] + 1 if k in flat else ao[k] + end - af[k]
 
 
 def _arabic_prefix(s: str, start: int) -> bool:
@@ -446,26 +532,40 @@ def _anchor(acronym: str) -> bytes:
     return max(runs, key=len) if runs else b""
 
 
+# pyahocorasick scans a node's children in the order they were added, so keys are added
+# with the commonest letters first (English frequency, then digits, then by code point): the
+# trie, and so every match, is the same in any order, but each step scans fewer children.
+_LETTER_RANK = {c: i for i, c in enumerate(" etaoinshrdlcumwfgypbvkjxqz0123456789")}
+# A key that never matches (U+0001 is never in the text the automaton reads, whose
+# non-letters are spaces) puts a space among the root's children, first: a space, a sixth of
+# the text, then costs one comparison instead of a scan of every letter a key starts with.
+_SPACE_STEP = " \x01"
+
+
+def _insertion_rank(key: str) -> list[int]:
+    return [_LETTER_RANK.get(c, len(_LETTER_RANK) + ord(c)) for c in key]
+
+
 def _automaton(keys: Iterable[tuple[str, dict[int, bool]]]) -> ahocorasick.Automaton:
     """Each folded key as ` `-terminated boundary form, plus its plural/possessive `s` form
-    (Latin) and its attached-prefix forms (Arabic); a listed spelling beats a derived one."""
+    (Latin) and its attached-prefix forms (Arabic); a listed spelling beats a derived one.
+    Values: see _Value."""
     values: dict[str, _Value] = {}
     derived: dict[str, _Value] = {}
     for key, slot in keys:
-        form = _bounded(key).strip()
+        form = words_only(key).strip()
         if not form:
             continue
         payload = tuple(sorted(slot.items()))
         arabic = _is_arabic(form[0])
         single = _single(payload)
-        values[form + " "] = (len(form) + 1, len(form), payload, arabic, single)
+        values[form + " "] = (len(form), len(form), payload, arabic, single)
         if form[-1].isascii() and form[-1].isalnum():
-            derived[form + "s "] = (len(form) + 2, len(form), payload, arabic, single)
+            derived[form + "s "] = (len(form) + 1, len(form), payload, arabic, single)
     automaton = ahocorasick.Automaton()
-    for k, v in (derived | values).items():
+    automaton.add_word(_SPACE_STEP, (0, 0, (), False, -1))
+    for k, v in sorted((derived | values).items(), key=lambda item: _insertion_rank(item[0])):
         automaton.add_word(k, v)
-    if len(automaton) == 0:  # an empty automaton cannot be iterated
-        automaton.add_word("\x00\x00", (2, 2, (), False, -1))
     automaton.make_automaton()
     return automaton
 
@@ -569,7 +669,7 @@ def _names(tagger: Tagger, text: str) -> Iterable[tuple[str, str, str, bool]]:
             continue
         surface = " ".join(words)
         key = fold(surface)
-        if _bounded(key).strip() + " " in tagger._aliases:
+        if words_only(key).strip() + " " in tagger._aliases:
             continue  # a known spelling that the tagger did not license here (bare "Sadr")
         s_start, s_end = _sentence_bounds(text, start, m.end())
         sentence = " ".join(text[s_start:s_end].split())
