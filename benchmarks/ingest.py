@@ -543,12 +543,12 @@ def child(spec_path: str) -> None:
     print(json.dumps(out))
 
 
-def run_child(spec: dict[str, Any], tmp: Path) -> dict[str, Any]:
+def run_child(spec: dict[str, Any], tmp: Path, mode: str = "--child") -> dict[str, Any]:
     path = tmp / "spec.json"
     path.write_text(json.dumps(spec), encoding="utf-8")
     t0 = time.perf_counter()
     done = subprocess.run(
-        [sys.executable, __file__, "--child", str(path)],
+        [sys.executable, __file__, mode, str(path)],
         capture_output=True,
         text=True,
         check=False,
@@ -634,9 +634,16 @@ def main(argv: list[str] | None = None) -> int:
         "--stage-sample", type=int, default=200, help="articles timed stage by stage (c)"
     )
     ap.add_argument("--child", help=argparse.SUPPRESS)
+    ap.add_argument("--stages-child", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.child:
         child(args.child)
+        return 0
+    if args.stages_child:
+        spec = json.loads(Path(args.stages_child).read_text(encoding="utf-8"))
+        sources = [tuple(x) for x in spec["sources"]]
+        shape = Web(sources=sources, pages=[("", "")] * (spec["per_source"] * len(sources)))
+        print(json.dumps(measure_stages(shape, Path(spec["tmp"]), spec["sample"])))
         return 0
     hosts = [f"127.0.0.{2 + i}" for i in range(args.hosts)]
     server = Server(hosts, args.latency_ms / 1000)
@@ -662,7 +669,14 @@ def main(argv: list[str] | None = None) -> int:
                 "stats_url": f"http://{hosts[0]}:{server.port}/_stats",
             }
             cycle = run_child(spec, tmp)
-            stages = measure_stages(web, tmp, args.stage_sample)
+            # In a fresh process too: this one holds the whole web and the server's threads.
+            stages_spec = {
+                "sources": web.sources,
+                "per_source": len(web.pages) // max(1, len(web.sources)),
+                "tmp": str(tmp),
+                "sample": args.stage_sample,
+            }
+            stages = run_child(stages_spec, tmp, "--stages-child")
         limit = measure_limit(web.pages, args.workers)
         naive = measure_naive(web, args.naive_sources)
     finally:
@@ -674,7 +688,7 @@ def main(argv: list[str] | None = None) -> int:
             "python": platform.python_version(),
             "platform": platform.platform(),
         },
-        "params": {k: v for k, v in vars(args).items() if k != "child"},
+        "params": {k: v for k, v in vars(args).items() if k not in ("child", "stages_child")},
         "cycle": cycle,
         "limit": limit,
         "naive": naive,

@@ -9,7 +9,9 @@ One broken page falls back to the feed's text or is recorded; the batch goes on.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gzip
+import os
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
@@ -95,11 +97,18 @@ _Job = tuple[str, str, str, str, str]  # html, url, feed html, title, source
 _STAGES: Stages | None = None
 
 
+WORKER_NICENESS = 5  # pool workers yield the CPU to the process that fetches and stores
+
+
 def init_worker(stages: Stages) -> None:
     """Process-pool initializer: the compiled entity list, queries and parameters, once per
-    worker, so all the per-article CPU work runs on every core."""
+    worker, so all the per-article CPU work runs on every core. Workers run at a lower
+    priority: the storing process is the one serial step, and when it waits for a core every
+    worker soon waits for it; at a lower priority they take whatever CPU it leaves."""
     global _STAGES
     _STAGES = stages
+    with contextlib.suppress(OSError, AttributeError):  # not permitted, or not POSIX
+        os.nice(WORKER_NICENESS)
 
 
 def _analyse_one(job: _Job) -> tuple[ExtractedText, _Analysis] | ExtractError:
