@@ -132,3 +132,15 @@ def test_fold_words_is_the_fold_with_only_letters_and_digits() -> None:
         assert words.text == words_only(folded.text)
         positions = range(len(folded.text))
         assert [words.origin(j) for j in positions] == [folded.origin(j) for j in positions]
+
+
+def test_folded_index_inverts_origin_for_every_kept_char() -> None:
+    text = "Kata\u2019ib  Hezbollah\u2014Stra\u00dfe \u0627\u0644\u0640\u062d\u0634\u062f"
+    text += ", U.S. \u00e9lan"
+    ft = fold_text(text)
+    for j in range(len(ft.text)):
+        i = ft.origin(j)
+        back = ft.folded_index(i)
+        assert ft.origin(back) == i
+        if ft.text[j] != "s" or text[i] != "\u00df":  # ß folds to "ss": both map to it
+            assert back == j, (j, i)

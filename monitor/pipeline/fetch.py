@@ -433,44 +433,32 @@ class RobotsCache:
         self._ttl_s = ttl_s
         self._retry_s = retry_s
         self._clock = clock
-        self._texts: dict[str, tuple[float, str | None]] = {}
-        self._rules: dict[str, tuple[str, RobotsRules]] = {}  # robots URL -> (text, parsed)
+        self._rules: dict[str, tuple[float, RobotsRules | None]] = {}  # URL -> (expiry, rules)
         self._locks: dict[str, asyncio.Lock] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
 
     async def allows(self, client: httpx.AsyncClient, url: str, user_agent: str) -> bool:
         """True if the robots.txt of `url`'s host lets `user_agent` fetch it."""
-        text = await self.text_for(client, url)
-        if text is _ROBOTS_UNREACHABLE:
-            return False
-        return robots_allows(text, url, user_agent)
+        rules = await self.rules_for(client, url)
+        return rules is not None and rules.allows(url, user_agent)
 
     async def rules_for(self, client: httpx.AsyncClient, url: str) -> RobotsRules | None:
-        """The parsed robots.txt for `url` (None = server unreachable: assume disallowed)."""
-        text = await self.text_for(client, url)
-        if text is _ROBOTS_UNREACHABLE:
-            return None
-        key = robots_url(url)
-        cached = self._rules.get(key)
-        if cached is None or cached[0] is not text:
-            cached = self._rules[key] = (text, RobotsRules(text))
-        return cached[1]
-
-    async def text_for(self, client: httpx.AsyncClient, url: str) -> str | None:
-        """The cached robots.txt text for `url` ("" = no rules; None = server unreachable)."""
+        """The host's robots.txt for `url`, parsed once per download (an empty file when it
+        is absent or 4xx); None while the server is unreachable: assume disallowed."""
         key = robots_url(url)
         loop = asyncio.get_running_loop()
         if loop is not self._loop:  # kept across cycles: each asyncio.run has its own loop
             self._loop, self._locks = loop, {}
         lock = self._locks.setdefault(key, asyncio.Lock())
         async with lock:
-            cached = self._texts.get(key)
+            cached = self._rules.get(key)
             if cached is not None and cached[0] > self._clock():
                 return cached[1]
             text = await self._download(client, key)
-            keep = self._retry_s if text is _ROBOTS_UNREACHABLE else self._ttl_s
-            self._texts[key] = (self._clock() + keep, text)
-            return text
+            rules = None if text is _ROBOTS_UNREACHABLE else RobotsRules(text)
+            keep = self._retry_s if rules is None else self._ttl_s
+            self._rules[key] = (self._clock() + keep, rules)
+            return rules
 
     async def _download(self, client: httpx.AsyncClient, robots: str) -> str | None:
         try:

@@ -188,7 +188,7 @@ class _FieldIndex:
 
     def _add_possessives(self) -> None:
         for m in _POSSESSIVE_RE.finditer(self.text):
-            s = self._folded_index(m.end() - 1)
+            s = self._folded.folded_index(m.end() - 1)
             pos = self._position_at(s)
             if pos is None:
                 continue
@@ -212,14 +212,6 @@ class _FieldIndex:
     def span(self, pos: int) -> tuple[int, int]:
         """The word at `pos` as [start, end) in the folded text."""
         return self._bounds[2 * pos], self._bounds[2 * pos + 1]
-
-    def _folded_index(self, original: int) -> int:
-        """The folded position of the original char at `original` (one that folding keeps)."""
-        ft = self._folded
-        k = bisect.bisect_right(ft.anchors_o, original) - 1
-        if k < 0:
-            return 0
-        return ft.anchors_f[k] if k in ft.flat else ft.anchors_f[k] + original - ft.anchors_o[k]
 
     def _position_at(self, folded: int) -> int | None:
         """The word holding folded char `folded`, if any."""

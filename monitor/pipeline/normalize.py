@@ -105,8 +105,25 @@ class FoldedText:
         return self.anchors_o[k] + (j - self.anchors_f[k])
 
     def span(self, start: int, end: int) -> tuple[int, int]:
-        """Map a folded span [start, end) back to the original text's [start, end)."""
-        return self.origin(start), self.origin(end - 1) + 1
+        """Map a folded span [start, end) back to the original text's [start, end).
+
+        On the tagger's and matcher's hot paths: the end's run is searched from the start's.
+        """
+        if end > len(self.text) or end <= start:
+            return self.origin(start), self.origin(end - 1) + 1
+        af, ao, flat = self.anchors_f, self.anchors_o, self.flat
+        k = bisect_right(af, start) - 1
+        ostart = ao[k] if k in flat else ao[k] + start - af[k]
+        k = bisect_right(af, end - 1, k) - 1
+        return ostart, (ao[k] if k in flat else ao[k] + end - 1 - af[k]) + 1
+
+    def folded_index(self, i: int) -> int:
+        """Index in the folded text of original char i (one that folding keeps): `origin`'s
+        inverse."""
+        k = bisect_right(self.anchors_o, i) - 1
+        if k < 0:
+            return 0
+        return self.anchors_f[k] if k in self.flat else self.anchors_f[k] + i - self.anchors_o[k]
 
 
 def fold_text(text: str) -> FoldedText:

@@ -261,7 +261,7 @@ class Tagger:
                     ostart = start + shift
                     oend = end + shift
                 else:
-                    ostart, oend = _span(ft, start, end)
+                    ostart, oend = ft.span(start, end)
             if oend > acronym_start:  # an acronym starts before this match ends
                 while a < len(acronyms) and acronyms[a][1] <= ostart:
                     self._credit(mentions, ambiguous, text, s, acronyms[a])
@@ -344,7 +344,7 @@ class Tagger:
             if s[start - 1] != " " and not (arabic and _arabic_prefix(s, start)):
                 continue
             end = start + nlen
-            out.append((*_span(ft, start, end), start, end, payload, single))
+            out.append((*ft.span(start, end), start, end, payload, single))
         return out
 
     def _acronym_hits(self, text: str, encoded: bytes) -> list[_Hit]:
@@ -419,15 +419,6 @@ def _mention(text: str, start: int, end: int) -> Mention:
     fields["end"] = end
     fields["text"] = text[start:end]
     return mention
-
-
-def _span(ft: FoldedText, start: int, end: int) -> tuple[int, int]:
-    """The original span of the folded span [start, end)."""
-    af, ao, flat = ft.anchors_f, ft.anchors_o, ft.flat
-    k = bisect_right(af, start) - 1
-    ostart = ao[k] if k in flat else ao[k] + start - af[k]
-    k = bisect_right(af, end - 1, k) - 1
-    return ostart, ao[k] + 1 if k in flat else ao[k] + end - af[k]
 
 
 def _arabic_prefix(s: str, start: int) -> bool:

@@ -18,6 +18,8 @@ from monitor.pipeline import backoff, dedup, feeds, fetch
 from monitor.pipeline.runner.context import Context, PollReport, SourceSpec, log
 from monitor.storage.schema import ArticleRow, SourceRow
 
+RECORD_BATCH = 50  # sources recorded per transaction
+
 # --- poll -----------------------------------------------------------------------------
 
 
@@ -67,9 +69,6 @@ def poll(ctx: Context, *, only: str | None = None, force: bool = False) -> PollR
                 report.polled += 1
                 _record_poll(ctx, s, spec, result, feed, report)
     return report
-
-
-RECORD_BATCH = 50  # sources recorded per transaction
 
 
 def _parse_all(

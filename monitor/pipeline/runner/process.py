@@ -327,7 +327,6 @@ def _record_batch(ctx: Context, outcomes: Sequence[_Outcome], report: ProcessRep
     """Store a batch of outcomes in one transaction, in order: each article is linked to the
     duplicates and stories stored before it, this batch's included (flushed one by one)."""
     now = ctx.clock()
-    stages: Stages | None = None
     with ctx.db.session() as s:
         ids = [o.pending.id for o in outcomes]
         rows = {r.id: r for r in s.scalars(select(ArticleRow).where(ArticleRow.id.in_(ids)))}
@@ -338,9 +337,7 @@ def _record_batch(ctx: Context, outcomes: Sequence[_Outcome], report: ProcessRep
             if o.extracted is None:
                 _record_failure(row, o, report)
                 continue
-            if o.analysis is None:
-                stages = stages or stages_for(ctx)
-            a = _record_article(ctx, s, row, o, now, stages)
+            a = _record_article(ctx, s, row, o, now)
             report.duplicates += row.duplicate_of_id is not None
             report.processed += 1
             analysed.append((row.id, a))
@@ -359,18 +356,14 @@ def _record_failure(row: ArticleRow, o: _Outcome, report: ProcessReport) -> None
 
 
 def _record_article(
-    ctx: Context, s: Session, row: ArticleRow, o: _Outcome, now: datetime, stages: Stages | None
+    ctx: Context, s: Session, row: ArticleRow, o: _Outcome, now: datetime
 ) -> _Analysis:
-    """Store one extracted article and link it; returns its analysis (made here if needed)."""
+    """Store one extracted article and link it; returns its analysis (made here when the
+    outcome came without one: an imported article)."""
     ex = o.extracted
     assert ex is not None
-    if o.analysis is not None:
-        a = o.analysis
-        _apply_extraction(row, ex, a.text_hash)
-    else:
-        assert stages is not None
-        _apply_extraction(row, ex, dedup.text_fingerprint(ex.text))
-        a = derive(stages, row.title, row.source_name, ex, o.html)
+    a = o.analysis or derive(stages_for(ctx), row.title or ex.title, row.source_name, ex, o.html)
+    _apply_extraction(row, ex, a.text_hash)
     if a.html_gz is not None:
         row.html_gz = a.html_gz
     if o.error is not None:

@@ -27,8 +27,6 @@ from monitor.pipeline.runner.process import (
     _record_batch,
     _store_matches,
     _store_mentions,
-    derive,
-    stages_for,
     sync_entities,
 )
 from monitor.storage.schema import ArticleRow, EntityRow, MentionRow
@@ -90,7 +88,8 @@ def _rerecord(ctx: Context, o: _Outcome, report: ProcessReport) -> None:
         if o.extracted is None:
             report.failed[row.url] = str(o.error)
             return
-        a = o.analysis or derive(stages_for(ctx), row.title, row.source_name, o.extracted, "")
+        a = o.analysis
+        assert a is not None  # _extract_all analyses every page it extracts
         _apply_extraction(row, o.extracted, a.text_hash)
         _store_mentions(s, [(row.id, a.hits)])
         report.matched += _store_matches(s, [(row.id, a.found)], ctx.clock())
