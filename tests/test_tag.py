@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import pickle
 import random
 import re
 from pathlib import Path
@@ -247,6 +248,23 @@ def test_empty_inputs() -> None:
     assert [h.id for h in compile_entities([e]).tag("ALPHA!")] == ["a"]
 
 
+def test_tagger_survives_pickling_for_pool_workers(tagger: Tagger) -> None:
+    text = "Kataib Hezbollah (KH) and the IRGC-QF met in Baghdad; Sadr spoke."
+    copy = pickle.loads(pickle.dumps(tagger))
+    assert copy.tag(text) == tagger.tag(text)
+    assert {h.id for h in copy.tag(text)} >= {"kataib-hezbollah", "quds-force", "baghdad"}
+
+
+def test_lone_surrogates_keep_acronyms_and_offsets(tagger: Tagger) -> None:
+    text = "\ud800KH and \udc80 the IRGC-QF met Kataib Hezbollah\ud800"
+    got = {h.id: [(m.start, m.end, m.text) for m in h.mentions] for h in tagger.tag(text)}
+    k, q = text.index("Kataib"), text.index("IRGC")
+    assert got == {
+        "kataib-hezbollah": [(1, 3, "KH"), (k, k + 16, "Kataib Hezbollah")],
+        "quds-force": [(q, q + 7, "IRGC-QF")],
+    }
+
+
 def test_article_variants() -> None:
     v = article_variants("asaib ahl al haq")
     assert {"asaib ahl al haq", "asaib ahl el haq", "asaib ahl haq"} <= v
@@ -339,11 +357,11 @@ Tagged = list[tuple[str, int, list[tuple[int, int, str]]]]
 
 
 def plain_automaton(tagger: Tagger) -> ahocorasick.Automaton:
-    """The tagger's keys and values in a fresh automaton, added in no particular order."""
+    """The tagger's keys in an automaton of another library (pyahocorasick), whose
+    leftmost-longest pass the tagger's ahocorasick_rs one must agree with."""
     automaton = ahocorasick.Automaton()
-    for key, value in tagger._aliases.items():
-        if not key.endswith("\x01"):  # the space step, which never matches
-            automaton.add_word(key, value)
+    for key, (size, payload, arabic, _) in tagger._keys.items():
+        automaton.add_word(key, (len(key) - 1, size, payload, arabic))
     automaton.make_automaton()
     return automaton
 
@@ -355,7 +373,7 @@ def reference_tag(tagger: Tagger, automaton: ahocorasick.Automaton, text: str) -
     folded, origin = fold_with_offsets(text)
     s = "".join(c if c.isalnum() else " " for c in folded) + " "
     aliases = []
-    for last, (back, size, payload, arabic, _) in automaton.iter_long(s):
+    for last, (back, size, payload, arabic) in automaton.iter_long(s):
         start = last - back
         if start and s[start - 1] != " " and not (arabic and _arabic_prefix(s, start)):
             continue
@@ -379,19 +397,18 @@ def reference_acronyms(tagger: Tagger, text: str, aliases: list[Any]) -> list[An
     """Whole-word, case-sensitive acronyms not in a shouted headline; the longest of
     overlapping ones; each kept only if longer than every alias match it overlaps (which
     it then replaces)."""
-    listed = {acro for group in tagger._acronyms.values() for acro, _, _ in group}
+    listed = {acro for acro, _, _ in tagger._acronyms}
     found = []
-    for group in tagger._acronyms.values():
-        for acro, payload, _ in group:
-            i = text.find(acro)
-            while i >= 0:
-                end, after = i + len(acro), text[i + len(acro) : i + len(acro) + 2]
-                whole = not (i and text[i - 1].isalnum()) and (
-                    not after[:1].isalnum() or (after[:1] == "s" and not after[1:].isalnum())
-                )
-                if whole and not reference_shouted(text, i, end, listed):
-                    found.append((i, end, -1, -1, payload))
-                i = text.find(acro, i + 1)
+    for acro, payload, _ in tagger._acronyms:
+        i = text.find(acro)
+        while i >= 0:
+            end, after = i + len(acro), text[i + len(acro) : i + len(acro) + 2]
+            whole = not (i and text[i - 1].isalnum()) and (
+                not after[:1].isalnum() or (after[:1] == "s" and not after[1:].isalnum())
+            )
+            if whole and not reference_shouted(text, i, end, listed):
+                found.append((i, end, -1, -1, payload))
+            i = text.find(acro, i + 1)
     kept: list[Any] = []
     for hit in sorted(found, key=lambda h: (h[0], h[0] - h[1])):
         if kept and hit[0] < kept[-1][1]:
@@ -450,6 +467,7 @@ def reference_texts() -> list[str]:
         *("KH", "PMF", "US", "IRGC", "IRGC-QF", "ISIS", "IS", "WaPo", "PMUs", "WHAT IS NEXT"),
         *("Badr", "Sadr", "Quds", "كتائب حزب الله", "وكتائب", "Kata’ib Hezbollah", "al-Muhandis"),
         *("…", "ß", "ﬁ", "’", "'", "  ", "\n\n", " — ", "(", "), ", "_", "\u200c", "¨"),
+        "\ud800",  # a lone surrogate (text decoded with surrogateescape upstream)
     ]
     base = corpus or " ".join(texts)
     for _ in range(300):

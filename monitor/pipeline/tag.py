@@ -24,8 +24,9 @@ Rules
     words or phrases stands within CONTEXT_WINDOW words before or after. A losing ambiguous
     match still shadows the shorter matches inside it.
   * A folded alias shared by several entities credits each of them.
-  * Matching is leftmost-longest (`iter_long`) over the folded text with every non-letter as
-    a space; keys end in a space, so word ends cost nothing per match.
+  * Matching is leftmost-longest (ahocorasick_rs, all matches of a text in one call) over the
+    folded text with every non-letter as a space; keys end in a space, so word ends cost
+    nothing per match.
   * Spelling variants (SPELLING_RULES) are generated at compile time from plain aliases,
     never from ambiguous ones, never over a spelling some entity lists. Measured on
     tests/fixtures/heldout (64 sentences; micro P/R over sentence x id): no rules P 0.943
@@ -36,10 +37,10 @@ Rules
   * `find_candidates` proposes names the list lacks (see its docstring).
 
 Speed (benchmarks/tagging.py): one fold (`normalize.fold_words`, mostly C string operations),
-one automaton pass whose matches are credited as they come, acronyms in between (an acronym
-overlapping an alias match hands the rest to `_merge`); keys are added commonest letters
-first, after a space step (see `_automaton`). tests/test_tag.py checks the output against a
-plain, slow reference of these rules.
+one automaton pass in Rust (a DFA up to DFA_MAX_KEYS keys) whose matches are then credited in
+text order, acronyms in between (an acronym overlapping an alias match hands the rest to
+`_merge`). tests/test_tag.py checks the output against a plain, slow reference of these rules
+that runs a different Aho-Corasick library (pyahocorasick).
 """
 
 from __future__ import annotations
@@ -48,12 +49,12 @@ import itertools
 import re
 from bisect import bisect_right
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from operator import sub
 
-import ahocorasick
+import ahocorasick_rs
 
 from monitor.models import Entity, EntityHit, Mention
 from monitor.pipeline.normalize import FoldedText, fold, fold_words, words_only
@@ -73,16 +74,14 @@ _CAPITALS = re.compile(r"[^\W\d_a-z]{3}")
 
 # Who a key names: ((entity index, ambiguous?), ...).
 _Payload = tuple[tuple[int, bool], ...]
-# One automaton value: (key length - 1, name length, payload, Arabic-script key?, single),
-# where single is the entity index when the payload is one plain (non-ambiguous) entity,
-# else -1.
-_Value = tuple[int, int, _Payload, bool, int]
+# One automaton key's value: (name length, payload, Arabic-script key?, single), where single
+# is the entity index when the payload is one plain (non-ambiguous) entity, else -1.
+_Value = tuple[int, _Payload, bool, int]
 # A match: (start, end, folded start, folded end, payload, single); offsets into the original
 # text, folded ones -1 for acronyms (matched on the original).
 _Hit = tuple[int, int, int, int, _Payload, int]
-
-# Byte table keeping ASCII capitals and digits, every other byte a space: runs of capitals.
-_CAPS = bytes(b if b < 128 and (chr(b).isupper() or chr(b).isdigit()) else 32 for b in range(256))
+# A match of the automaton: (key index, start, end) in the folded text.
+_Found = tuple[int, int, int]
 
 
 def _single(payload: _Payload) -> int:
@@ -187,8 +186,8 @@ class Tagger:
     def __init__(
         self,
         entities: Sequence[Entity],
-        aliases: ahocorasick.Automaton,
-        acronyms: Sequence[tuple[bytes, str, _Payload]],
+        keys: Mapping[str, _Value],
+        acronyms: Sequence[tuple[str, _Payload]],
         contexts: Sequence[tuple[str, ...]],
         collisions: Sequence[tuple[str, tuple[str, ...]]] = (),
         alias_count: int = 0,
@@ -199,15 +198,15 @@ class Tagger:
         self.collisions = tuple(collisions)
         self.alias_count = alias_count  # distinct folded spellings listed (article forms too)
         self.variant_count = variant_count  # spellings added by the SPELLING_RULES
-        # automaton keys (boundary, plural, prefix forms), not counting _SPACE_STEP
-        self.key_count = len(aliases) - 1
-        self._aliases = aliases
-        # Run of capitals that must occur in the text -> (acronym, payload, single), ...
-        self._acronyms: dict[bytes, list[tuple[str, _Payload, int]]] = {}
-        for anchor, acro, payload in acronyms:
-            self._acronyms.setdefault(anchor, []).append((acro, payload, _single(payload)))
-        self._anchors = frozenset(self._acronyms)
-        self._acronym_set = frozenset(a for _, a, _ in acronyms)
+        # automaton keys (boundary and plural forms), each ending in a space
+        self.key_count = len(keys)
+        self._keys = dict(keys)
+        self._values = tuple(self._keys.values())
+        # (acronym, payload, single), ...; found by one case-sensitive automaton, every
+        # occurrence (overlapping ones too: IRGC in IRGC-QF), before the word checks
+        self._acronyms = tuple((acro, payload, _single(payload)) for acro, payload in acronyms)
+        self._acronym_set = frozenset(a for a, _ in acronyms)
+        self._build_automata()
         # Context phrases per entity: one-word ones (and their plural) as a set, the others as
         # they must stand in the window of words (" phrase ", " phrases ").
         self._contexts = tuple(
@@ -220,12 +219,26 @@ class Tagger:
         self._ids = tuple(e.id for e in self.entities)
         self._meta = tuple({"id": e.id, "name": e.name, "type": e.type} for e in self.entities)
 
+    def _build_automata(self) -> None:
+        self._automaton = _automaton(list(self._keys))
+        acronyms = [a for a, _, _ in self._acronyms]
+        self._acronym_automaton = ahocorasick_rs.AhoCorasick(acronyms) if acronyms else None
+
+    # The automata do not pickle; a process pool's workers get the keys and rebuild them.
+    def __getstate__(self) -> dict[str, object]:
+        state = dict(self.__dict__)
+        del state["_automaton"], state["_acronym_automaton"]
+        return state
+
+    def __setstate__(self, state: dict[str, object]) -> None:
+        self.__dict__.update(state)
+        self._build_automata()
+
     def tag(self, text: str) -> tuple[EntityHit, ...]:
         """Entities named in `text`, by mention count (desc) then id."""
-        encoded = text.encode("utf-8", "surrogatepass")
-        ft = fold_words(text, encoded)
+        ft = fold_words(text)
         s = ft.text + " "  # every key ends with a space; s[-1] is the one before s[0]
-        acronyms = self._acronym_hits(text, encoded) if self._acronyms else []
+        acronyms = self._acronym_hits(text) if self._acronym_automaton else []
         # Alias matches are credited as the automaton yields them, acronyms in between, in
         # text order; the hot path (one plain entity) is inline and does no context work.
         # (One loop, not split into helpers: its body runs once per match.)
@@ -245,9 +258,10 @@ class Tagger:
         never = len(text) + 1
         a = 0  # the next acronym to credit
         acronym_start = acronyms[0][0] if acronyms else never
-        matches = self._aliases.iter_long(s)
-        for last, (back, nlen, payload, arabic, single) in matches:
-            start = last - back
+        values = self._values
+        matches = iter(self._automaton.find_matches_as_indexes(s))
+        for key, start, _ in matches:
+            nlen, payload, arabic, single = values[key]
             if s[start - 1] != " " and not (arabic and _arabic_prefix(s, start)):
                 continue  # not at the start of a word (keys end with one: see _alias_hits)
             end = start + nlen
@@ -329,9 +343,7 @@ class Tagger:
             hits.append(hit)
         return tuple(hits)
 
-    def _alias_hits(
-        self, ft: FoldedText, s: str, matches: Iterable[tuple[int, _Value]]
-    ) -> list[_Hit]:
+    def _alias_hits(self, ft: FoldedText, s: str, matches: Iterator[_Found]) -> list[_Hit]:
         """Whole-word `matches` of the automaton's keys in `s` (the folded text with every
         non-letter a space, and a final space), mapped back to the original.
 
@@ -339,31 +351,33 @@ class Tagger:
         the end of a word itself; the start is checked here (or an Arabic prefix allowed).
         """
         out: list[_Hit] = []
-        for last, (back, nlen, payload, arabic, single) in matches:
-            start = last - back
+        for key, start, _ in matches:
+            nlen, payload, arabic, single = self._values[key]
             if s[start - 1] != " " and not (arabic and _arabic_prefix(s, start)):
                 continue
             end = start + nlen
             out.append((*ft.span(start, end), start, end, payload, single))
         return out
 
-    def _acronym_hits(self, text: str, encoded: bytes) -> list[_Hit]:
-        """Case-sensitive whole-word acronyms; only those whose capitals occur are searched.
-        `encoded` is `text` in UTF-8 (surrogatepass)."""
+    def _acronym_hits(self, text: str) -> list[_Hit]:
+        """Case-sensitive whole-word acronyms, the longest of overlapping ones."""
+        automaton = self._acronym_automaton
+        assert automaton is not None
+        try:
+            found = automaton.find_matches_as_indexes(text, overlapping=True)
+        except UnicodeEncodeError:  # lone surrogates: searched as "?" (one char each)
+            safe = text.encode("utf-8", "replace").decode("utf-8")
+            found = automaton.find_matches_as_indexes(safe, overlapping=True)
         out: list[_Hit] = []
-        for anchor in self._anchors.intersection(encoded.translate(_CAPS).split()):
-            for acro, payload, single in self._acronyms[anchor]:
-                size = len(acro)
-                i = text.find(acro)
-                while i >= 0:
-                    end = i + size
-                    after = text[end : end + 2]
-                    ok = not (i and text[i - 1].isalnum()) and (
-                        not after[:1].isalnum() or (after[:1] == "s" and not after[1:].isalnum())
-                    )
-                    if ok and not self._shouted(text, i, end):
-                        out.append((i, end, -1, -1, payload, single))
-                    i = text.find(acro, i + 1)
+        for key, i, end in found:
+            after = text[end : end + 2]
+            if (
+                not (i and text[i - 1].isalnum())
+                and (not after[:1].isalnum() or (after[:1] == "s" and not after[1:].isalnum()))
+                and not self._shouted(text, i, end)
+            ):
+                _, payload, single = self._acronyms[key]
+                out.append((i, end, -1, -1, payload, single))
         if len(out) > 1:
             out = _longest(out)
         return out
@@ -508,8 +522,8 @@ def compile_entities(entities: Sequence[Entity], rules: Iterable[str] = DEFAULT_
     ]
     return Tagger(
         entities,
-        _automaton(keys.items()),
-        [(_anchor(a), a, tuple(sorted(slot.items()))) for a, slot in sorted(acronym_keys.items())],
+        _boundary_keys(keys.items()),
+        [(a, tuple(sorted(slot.items()))) for a, slot in sorted(acronym_keys.items())],
         contexts,
         sorted(collisions),
         alias_count=len(listed),
@@ -517,30 +531,27 @@ def compile_entities(entities: Sequence[Entity], rules: Iterable[str] = DEFAULT_
     )
 
 
-def _anchor(acronym: str) -> bytes:
-    """The longest run of capitals/digits in `acronym`: present in any text that holds it."""
-    runs = acronym.encode("utf-8", "surrogatepass").translate(_CAPS).split()
-    return max(runs, key=len) if runs else b""
+# Up to this many keys the automaton is a DFA: the fastest pass (~3x a contiguous NFA's speed
+# on the seed corpus), but its tables grow with the keys (~165 MB at ~62,000 keys, 10,000
+# aliases); beyond, a contiguous NFA (a few MB).
+DFA_MAX_KEYS = 20_000
 
 
-# pyahocorasick scans a node's children in the order they were added, so keys are added
-# with the commonest letters first (English frequency, then digits, then by code point): the
-# trie, and so every match, is the same in any order, but each step scans fewer children.
-_LETTER_RANK = {c: i for i, c in enumerate(" etaoinshrdlcumwfgypbvkjxqz0123456789")}
-# A key that never matches (U+0001 is never in the text the automaton reads, whose
-# non-letters are spaces) puts a space among the root's children, first: a space, a sixth of
-# the text, then costs one comparison instead of a scan of every letter a key starts with.
-_SPACE_STEP = " \x01"
+def _automaton(keys: Sequence[str]) -> ahocorasick_rs.AhoCorasick:
+    """One leftmost-longest automaton over `keys` (a match is reported by key index)."""
+    implementation = (
+        ahocorasick_rs.Implementation.DFA
+        if len(keys) <= DFA_MAX_KEYS
+        else ahocorasick_rs.Implementation.ContiguousNFA
+    )
+    return ahocorasick_rs.AhoCorasick(
+        keys, matchkind=ahocorasick_rs.MatchKind.LeftmostLongest, implementation=implementation
+    )
 
 
-def _insertion_rank(key: str) -> list[int]:
-    return [_LETTER_RANK.get(c, len(_LETTER_RANK) + ord(c)) for c in key]
-
-
-def _automaton(keys: Iterable[tuple[str, dict[int, bool]]]) -> ahocorasick.Automaton:
+def _boundary_keys(keys: Iterable[tuple[str, dict[int, bool]]]) -> dict[str, _Value]:
     """Each folded key as ` `-terminated boundary form, plus its plural/possessive `s` form
-    (Latin) and its attached-prefix forms (Arabic); a listed spelling beats a derived one.
-    Values: see _Value."""
+    (Latin); a listed spelling beats a derived one. Values: see _Value."""
     values: dict[str, _Value] = {}
     derived: dict[str, _Value] = {}
     for key, slot in keys:
@@ -550,15 +561,10 @@ def _automaton(keys: Iterable[tuple[str, dict[int, bool]]]) -> ahocorasick.Autom
         payload = tuple(sorted(slot.items()))
         arabic = _is_arabic(form[0])
         single = _single(payload)
-        values[form + " "] = (len(form), len(form), payload, arabic, single)
+        values[form + " "] = (len(form), payload, arabic, single)
         if form[-1].isascii() and form[-1].isalnum():
-            derived[form + "s "] = (len(form) + 1, len(form), payload, arabic, single)
-    automaton = ahocorasick.Automaton()
-    automaton.add_word(_SPACE_STEP, (0, 0, (), False, -1))
-    for k, v in sorted((derived | values).items(), key=lambda item: _insertion_rank(item[0])):
-        automaton.add_word(k, v)
-    automaton.make_automaton()
-    return automaton
+            derived[form + "s "] = (len(form), payload, arabic, single)
+    return dict(sorted((derived | values).items()))
 
 
 # --- discovery ---------------------------------------------------------------------------
@@ -660,7 +666,7 @@ def _names(tagger: Tagger, text: str) -> Iterable[tuple[str, str, str, bool]]:
             continue
         surface = " ".join(words)
         key = fold(surface)
-        if words_only(key).strip() + " " in tagger._aliases:
+        if words_only(key).strip() + " " in tagger._keys:
             continue  # a known spelling that the tagger did not license here (bare "Sadr")
         s_start, s_end = _sentence_bounds(text, start, m.end())
         sentence = " ".join(text[s_start:s_end].split())
