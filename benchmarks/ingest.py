@@ -485,6 +485,7 @@ def child(spec_path: str) -> None:
         n = workers * 2
         list(app.ctx.executor.map(runner._extract_one, [sample] * n, ["http://x/"] * n, [""] * n))
     t0 = time.perf_counter()
+    cpu0 = resource.getrusage(resource.RUSAGE_SELF)
     if os.environ.get("INGEST_PROFILE"):  # a cProfile dump of the cycle, for finding limits
         import cProfile
 
@@ -494,11 +495,16 @@ def child(spec_path: str) -> None:
     else:
         report = appmod.run_cycle(app)
     cycle_s = time.perf_counter() - t0
+    cpu1 = resource.getrusage(resource.RUSAGE_SELF)
+    # CPU the main process (fetching, storing, every thread) spent in the cycle: near
+    # cycle_s means it is the serial step that holds the workers back.
+    main_cpu_s = (cpu1.ru_utime - cpu0.ru_utime) + (cpu1.ru_stime - cpu0.ru_stime)
     main_peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     app.close()
     worker_peak_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     out: dict[str, Any] = {
         "cycle_s": cycle_s,
+        "main_cpu_s": main_cpu_s,
         "polled": report.poll.polled,
         "new": report.poll.new_articles,
         "processed": report.process.processed,
@@ -518,6 +524,7 @@ def child(spec_path: str) -> None:
     offset = timedelta(days=2)  # past every next check (the cap is 24 h)
     before = httpx.get(spec["stats_url"]).json()
     t0 = time.perf_counter()
+    cpu0 = resource.getrusage(resource.RUSAGE_SELF)
     if os.environ.get("INGEST_PROFILE"):
         import cProfile
 
@@ -572,7 +579,7 @@ def table(r: dict[str, Any]) -> str:
             "run --once (end to end)",
             f"{e['processed']} articles in {e['cycle_s']:.1f} s",
             f"{rate:.1f} art/s",
-            "",
+            f"main process CPU {e['main_cpu_s']:.1f} s",
         ),
         (
             "(a) trafilatura alone, all cores",

@@ -98,14 +98,20 @@ def build(
 
     def http_client() -> httpx.AsyncClient:
         # In-flight requests are capped by the runner's HostLimiter (fetch.concurrency,
-        # fetch.per_host); the pool only keeps connections alive. Capping it at `concurrency`
-        # too made it close one host's idle connection to open another's: a new TCP (and
-        # TLS) connection for nearly every page when many hosts are polled at once.
+        # fetch.per_host); the pools only keep connections alive, one pool per origin (see
+        # PerOriginTransport). Capping connections at `concurrency` made one host's idle
+        # connection close to open another's: a new TCP (and TLS) connection for nearly
+        # every page when many hosts are polled at once.
+        if transport is not None:
+            return httpx.AsyncClient(transport=transport, timeout=policy.timeout_s)
+        ssl_context = httpx.create_ssl_context()
         limits = httpx.Limits(
-            max_connections=None,
-            max_keepalive_connections=policy.concurrency * max(1, policy.per_host) * 4,
+            max_connections=None, max_keepalive_connections=max(1, policy.per_host) * 2
         )
-        return httpx.AsyncClient(transport=transport, limits=limits, timeout=policy.timeout_s)
+        per_origin = fetch.PerOriginTransport(
+            lambda: httpx.AsyncHTTPTransport(verify=ssl_context, limits=limits)
+        )
+        return httpx.AsyncClient(transport=per_origin, timeout=policy.timeout_s)
 
     ctx = runner.Context(
         db=db,

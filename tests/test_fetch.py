@@ -20,6 +20,7 @@ from monitor.pipeline.fetch import (
     FEED_ACCEPT,
     MAX_CRAWL_DELAY_S,
     HostLimiter,
+    PerOriginTransport,
     RobotsCache,
     RobotsRules,
     check_url,
@@ -713,3 +714,37 @@ def test_robots_rules_parse_once_for_allow_and_crawl_delay() -> None:
     assert rules.crawl_delay("monitor/0.1") == 7.0
     assert rules.crawl_delay("OtherBot/2") is None
     assert RobotsRules("").allows("https://a.example/x", "monitor/0.1")
+
+
+# --- one connection pool per origin ---------------------------------------------------------
+
+
+def test_per_origin_transport_keeps_one_pool_per_origin() -> None:
+    class ClosingTransport(httpx.AsyncHTTPTransport):
+        closed = False
+
+        async def aclose(self) -> None:
+            self.closed = True
+            await super().aclose()
+
+    made: list[ClosingTransport] = []
+
+    def make() -> httpx.AsyncBaseTransport:
+        made.append(ClosingTransport())
+        return made[-1]
+
+    with (
+        LoopbackServer({"/a": Reply(body=b"from a")}) as a,
+        LoopbackServer({"/b": Reply(body=b"from b")}) as b,
+    ):
+
+        async def go() -> list[bytes]:
+            transport = PerOriginTransport(make)
+            async with httpx.AsyncClient(trust_env=False, transport=transport) as client:
+                urls = [a.url("/a"), b.url("/b"), a.url("/a"), b.url("/b"), a.url("/a")]
+                return [(await fetch(client, u, LOCAL)).body for u in urls]
+
+        bodies = asyncio.run(go())
+    assert bodies == [b"from a", b"from b", b"from a", b"from b", b"from a"]
+    assert len(made) == 2  # one pool per origin, reused
+    assert all(t.closed for t in made)  # closing the client closes every pool

@@ -546,6 +546,33 @@ class HostLimiter:
                 del self._last_start[host]
 
 
+class PerOriginTransport(httpx.AsyncBaseTransport):
+    """One connection pool per origin (scheme, host, port), made by `make` on first use.
+
+    httpcore's pool looks at every connection it holds — a socket poll for each idle one —
+    whenever a request starts or ends, so one pool over many hosts costs O(connections) per
+    request (a quarter of the fetching thread's CPU with 16 hosts); per origin, the few
+    connections `fetch.per_host` allows. `make` should share one SSL context between pools.
+    """
+
+    def __init__(self, make: Callable[[], httpx.AsyncBaseTransport]) -> None:
+        self._make = make
+        self._pools: dict[tuple[str, str, int | None], httpx.AsyncBaseTransport] = {}
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        url = request.url
+        key = (url.scheme, url.host, url.port)
+        pool = self._pools.get(key)
+        if pool is None:
+            pool = self._pools[key] = self._make()
+        return await pool.handle_async_request(request)
+
+    async def aclose(self) -> None:
+        pools, self._pools = list(self._pools.values()), {}
+        for pool in pools:
+            await pool.aclose()
+
+
 def host_key(url: str) -> str:
     """The politeness key of a URL: its lower-case host name."""
     try:
