@@ -24,7 +24,7 @@ from sqlalchemy import delete, select
 from monitor import app as appmod
 from monitor.config import load_settings
 from monitor.pipeline import fetch, runner
-from monitor.pipeline.runner.process import _check_robots
+from monitor.pipeline.runner.process import _check_robots, document_text
 from monitor.storage.schema import (
     ArticleRow,
     BandRow,
@@ -445,6 +445,27 @@ def test_keep_html_days_zero_keeps_none(
     runner.poll(app.ctx)
     runner.process(app.ctx)
     assert [a.html_gz for a in articles(app)] == [None]
+
+
+def test_mention_evidence_is_stored_as_json_offsets_into_the_document(
+    make_app: Any, http_server: LoopbackServer, clock: Clock
+) -> None:
+    serve_feed(http_server, ["a"], clock.now - H)
+    http_server.route("/pages/a.html", Reply(body=page("Kataib Hezbollah in Iraq")))
+    app = make_app()
+    runner.poll(app.ctx)
+    runner.process(app.ctx)
+    [article] = articles(app)
+    doc = document_text(article.title, article.text or "")
+    with app.db.session() as s:
+        rows = {m.entity_id: m for m in s.scalars(select(MentionRow))}
+    assert {"kataib-hezbollah", "iraq"} <= set(rows)
+    for row in rows.values():
+        assert isinstance(row.evidence, list) and len(row.evidence) == row.count
+        for item in row.evidence:
+            assert set(item) == {"start", "end", "text"}
+            assert doc[item["start"] : item["end"]] == item["text"]
+    assert rows["kataib-hezbollah"].evidence[0]["text"] == "Kataib Hezbollah"
 
 
 def stored_analysis(app: appmod.App) -> dict[str, tuple[object, ...]]:

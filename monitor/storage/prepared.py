@@ -11,13 +11,26 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Dialect
+from sqlalchemy import JSON, Dialect
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.expression import ClauseElement
+from sqlalchemy.types import TypeDecorator
 
 _Processor = Callable[[Any], Any]
+
+
+class EncodedJSON(TypeDecorator[str]):
+    """A JSON column's value that arrives already encoded (JSON text): bound as it is. The
+    type still names JSON, so PostgreSQL (whose driver casts each parameter to its
+    column's type) reads the text as JSON; SQLite stores the text."""
+
+    impl = JSON
+    cache_ok = True
+
+    def bind_processor(self, dialect: Dialect) -> None:
+        return None
 
 
 @dataclass(frozen=True)

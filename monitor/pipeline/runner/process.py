@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gzip
+import json
 import os
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
@@ -29,7 +30,7 @@ from monitor.pipeline.match import prepare
 from monitor.pipeline.runner.context import MAX_PAGE_ATTEMPTS, Context, ProcessReport, WatchlistSpec
 from monitor.pipeline.runner.stories import _link_duplicate
 from monitor.pipeline.tag import Tagger
-from monitor.storage.prepared import Prepared
+from monitor.storage.prepared import EncodedJSON, Prepared
 from monitor.storage.schema import ArticleRow, EntityRow, MatchRow, MentionRow
 
 RECORD_BATCH = 25  # articles stored per transaction: fewer commits, little redone after a crash
@@ -71,11 +72,17 @@ class _Pending:
     source: str = ""
 
 
+# One row of `mentions` as stored: (entity id, count, evidence as JSON text). Encoded in the
+# worker: the storing process, the one serial step, neither encodes JSON nor unpickles a
+# Mention object per mention.
+_MentionRow = tuple[str, int, str]
+
+
 @dataclass(frozen=True)
 class _Analysis:
     """What the stages make of an extracted article; only storing it is left."""
 
-    hits: tuple[EntityHit, ...]
+    mentions: tuple[_MentionRow, ...]
     found: Found
     text_hash: str
     sig: dedup.Signature | None  # None: too short to compare
@@ -132,7 +139,7 @@ def derive(stages: Stages, title: str, source: str, ex: ExtractedText, html: str
     hits = tuple(stages.tagger.tag(document_text(title, ex.text)))
     keep = stages.keep_html and bool(html)
     return _Analysis(
-        hits,
+        mention_rows(hits),
         _match_all(stages.watchlists, title, ex.text, source, hits),
         dedup.text_fingerprint(ex.text),
         dedup.signature(ex.text, stages.dedup),
@@ -342,7 +349,7 @@ def _record_batch(ctx: Context, outcomes: Sequence[_Outcome], report: ProcessRep
             report.processed += 1
             analysed.append((row.id, a))
             s.flush()
-        _store_mentions(s, [(aid, a.hits) for aid, a in analysed])
+        _store_mentions(s, [(aid, a.mentions) for aid, a in analysed])
         report.matched += _store_matches(s, [(aid, a.found) for aid, a in analysed], now)
 
 
@@ -368,7 +375,7 @@ def _record_article(
         row.html_gz = a.html_gz
     if o.error is not None:
         row.last_error = str(o.error)
-    _link_duplicate(ctx, s, row, ex, a.hits, now, sig=a.sig, keys=a.story_keys, page=a.page)
+    _link_duplicate(ctx, s, row, ex, (), now, sig=a.sig, keys=a.story_keys, page=a.page)
     row.state, row.processed_at = "processed", now
     return a
 
@@ -390,20 +397,28 @@ def _apply_extraction(row: ArticleRow, ex: ExtractedText, text_hash: str) -> Non
     row.text_hash = text_hash
 
 
-def _store_mentions(s: Session, hits: Sequence[tuple[int, Sequence[EntityHit]]]) -> None:
+def mention_rows(hits: Sequence[EntityHit]) -> tuple[_MentionRow, ...]:
+    """The `mentions` rows of one article's hits, evidence (offsets, surface) as JSON."""
+    dumps = json.dumps
+    return tuple(
+        (
+            h.id,
+            h.count,
+            dumps([{"start": m.start, "end": m.end, "text": m.text} for m in h.mentions]),
+        )
+        for h in hits
+    )
+
+
+def _store_mentions(s: Session, rows: Sequence[tuple[int, Sequence[_MentionRow]]]) -> None:
     """Replace the articles' mentions: one delete and one bulk insert for the whole batch."""
-    if not hits:
+    if not rows:
         return
-    s.execute(delete(MentionRow).where(MentionRow.article_id.in_([aid for aid, _ in hits])))
+    s.execute(delete(MentionRow).where(MentionRow.article_id.in_([aid for aid, _ in rows])))
     values = [
-        {
-            "article_id": aid,
-            "entity_id": h.id,
-            "count": h.count,
-            "evidence": [{"start": m.start, "end": m.end, "text": m.text} for m in h.mentions],
-        }
-        for aid, article_hits in hits
-        for h in article_hits
+        {"article_id": aid, "entity_id": entity, "count": count, "evidence": evidence}
+        for aid, mentions in rows
+        for entity, count, evidence in mentions
     ]
     if values:
         s.flush()
@@ -473,7 +488,17 @@ def _store_matches(s: Session, found: Sequence[tuple[int, Found]], now: datetime
 
 # Bulk inserts on the DBAPI cursor (the session is flushed before them): through the ORM the
 # per-row work was most of the batch's storing time besides dedup.
-_INSERT_MENTIONS = Prepared(insert(MentionRow))
+# `evidence` arrives as JSON text (see mention_rows): bound as it is, not encoded again.
+_INSERT_MENTIONS = Prepared(
+    insert(MentionRow).values(
+        {
+            "article_id": bindparam("article_id"),
+            "entity_id": bindparam("entity_id"),
+            "count": bindparam("count"),
+            "evidence": bindparam("evidence", type_=EncodedJSON()),
+        }
+    )
+)
 _INSERT_MATCHES = Prepared(
     insert(MatchRow).values(
         {

@@ -91,7 +91,7 @@ def _rerecord(ctx: Context, o: _Outcome, report: ProcessReport) -> None:
         a = o.analysis
         assert a is not None  # _extract_all analyses every page it extracts
         _apply_extraction(row, o.extracted, a.text_hash)
-        _store_mentions(s, [(row.id, a.hits)])
+        _store_mentions(s, [(row.id, a.mentions)])
         report.matched += _store_matches(s, [(row.id, a.found)], ctx.clock())
         report.processed += 1
 
