@@ -7,6 +7,7 @@ The clock is injected: back-off, Retry-After, cache lifetimes and adaptive inter
 from __future__ import annotations
 
 import asyncio
+import gzip
 import html
 import importlib
 import json
@@ -23,7 +24,7 @@ from sqlalchemy import delete, select
 
 from monitor import app as appmod
 from monitor.config import load_settings
-from monitor.pipeline import fetch, runner
+from monitor.pipeline import dedup, fetch, runner
 from monitor.pipeline.runner.process import _check_robots, document_text
 from monitor.storage.schema import (
     ArticleRow,
@@ -434,6 +435,64 @@ def test_html_retention_and_reextract_without_refetching(
     runner.process(app.ctx)  # retention runs at the end of every pass
     assert all(a.html_gz is None for a in articles(app))
     assert all(a.text for a in articles(app))  # the text stays
+
+
+def index_rows(app: appmod.App, article_id: int) -> tuple[object, list[int], list[int]]:
+    with app.db.session() as s:
+        sig = s.get(SignatureRow, article_id)
+        bands = s.scalars(select(BandRow.bucket).where(BandRow.article_id == article_id))
+        keys = s.scalars(select(StoryKeyRow.key).where(StoryKeyRow.article_id == article_id))
+        return (sig.sketch if sig else None), sorted(bands), sorted(keys)
+
+
+def expected_index(app: appmod.App, a: ArticleRow) -> tuple[object, list[int], list[int]]:
+    """The index rows the article's stored text makes, computed from scratch."""
+    p, text = app.ctx.dedup, a.text or ""
+    sig = dedup.signature(text, p)
+    hits = app.ctx.tagger.tag(document_text(a.title, text))
+    keys = dedup.article_story_keys(a.title, text, hits, p)
+    assert sig is not None
+    return sig.sketch, sorted(sig.band_keys), sorted(dict.fromkeys(keys))
+
+
+def test_reextract_replaces_the_dedup_index_of_a_changed_text(
+    make_app: Any, http_server: LoopbackServer, clock: Clock
+) -> None:
+    seeds = sorted(p.name for p in SEED_CORPUS.glob("*.txt"))
+    serve_feed(http_server, ["a", "b"], clock.now - H)
+    http_server.route("/pages/a.html", Reply(body=page("Page a", seed=seeds[0])))
+    http_server.route("/pages/b.html", Reply(body=page("Page b", seed=seeds[1])))
+    app = make_app(fetch={"keep_html_days": 2})
+    runner.poll(app.ctx)
+    runner.process(app.ctx)
+    a, b = articles(app)
+    before = index_rows(app, a.id)
+    assert before == expected_index(app, a) and before[1] and before[2]
+    b_before = index_rows(app, b.id)
+
+    # As after an extractor upgrade: the kept HTML of `a` now yields another text.
+    with app.db.session() as s:
+        row = s.get_one(ArticleRow, a.id)
+        row.html_gz = gzip.compress(page("Page a", seed=seeds[2]))
+    runner.reextract(app.ctx)
+    a2, b2 = articles(app)
+    assert a2.text != a.text
+    after = index_rows(app, a.id)
+    assert after == expected_index(app, a2)  # the new text's rows, and only those
+    stale = set(before[1]) - set(expected_index(app, a2)[1])
+    assert stale and not stale & set(after[1])  # the old text's buckets are gone
+    assert b2.text == b.text and index_rows(app, b.id) == b_before  # unchanged: rows kept
+    assert (a2.duplicate_of_id, a2.story_id) == (a.duplicate_of_id, a.story_id)
+
+    # Now the same text as `b`'s: `b` carries the index for both, as at first storing.
+    with app.db.session() as s:
+        row = s.get_one(ArticleRow, a.id)
+        row.html_gz = gzip.compress(page("Page b", seed=seeds[1]))
+    runner.reextract(app.ctx)
+    a3, _ = articles(app)
+    assert a3.text_hash == b.text_hash
+    assert index_rows(app, a.id) == (None, [], [])
+    assert index_rows(app, b.id) == b_before
 
 
 def test_keep_html_days_zero_keeps_none(

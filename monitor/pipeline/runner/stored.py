@@ -27,15 +27,19 @@ from monitor.pipeline.runner.process import (
     _record_batch,
     _store_matches,
     _store_mentions,
+    document_text,
     sync_entities,
 )
+from monitor.pipeline.runner.stories import _article_time, reindex_article
 from monitor.storage.schema import ArticleRow, EntityRow, MentionRow
 
 
 def reextract(ctx: Context, *, batch: int = 200) -> ProcessReport:
     """Redo extraction, tagging and matching of processed articles from their stored HTML,
     without refetching (after an extractor upgrade). Articles whose HTML has expired are left
-    as they are; duplicate links and stories are kept. `processed` counts the redone ones."""
+    as they are; duplicate links and stories are kept, and an article whose text changed
+    gets the dedup index rows of its new text (`reindex_article`), so later articles are
+    compared with what it now says. `processed` counts the redone ones."""
     sync_entities(ctx)
     report = ProcessReport()
     last_id = 0
@@ -82,7 +86,8 @@ def reextract(ctx: Context, *, batch: int = 200) -> ProcessReport:
 
 
 def _rerecord(ctx: Context, o: _Outcome, report: ProcessReport) -> None:
-    """Store a re-extraction: text, mentions and new matches; links and stories are kept."""
+    """Store a re-extraction: text, mentions, new matches and, when the text changed, its
+    dedup index rows; links and stories are kept."""
     with ctx.db.session() as s:
         row = s.get_one(ArticleRow, o.pending.id)
         if o.extracted is None:
@@ -90,7 +95,11 @@ def _rerecord(ctx: Context, o: _Outcome, report: ProcessReport) -> None:
             return
         a = o.analysis
         assert a is not None  # _extract_all analyses every page it extracts
+        old_text, old_at = row.text or "", _article_time(row)
         _apply_extraction(row, o.extracted, a.text_hash)
+        if row.text != old_text or _article_time(row) != old_at:
+            old_hits = ctx.tagger.tag(document_text(row.title, old_text)) if old_text else ()
+            reindex_article(ctx, s, row, (old_text, old_at, old_hits), a.sig, a.story_keys)
         _store_mentions(s, [(row.id, a.mentions)])
         report.matched += _store_matches(s, [(row.id, a.found)], ctx.clock())
         report.processed += 1

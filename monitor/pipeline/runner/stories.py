@@ -442,6 +442,40 @@ def _index_article(
         )
 
 
+def reindex_article(
+    ctx: Context,
+    s: Session,
+    row: ArticleRow,
+    old: tuple[str, datetime, Sequence[EntityHit]],
+    sig: dedup.Signature | None,
+    keys: Sequence[int],
+) -> None:
+    """Replace the index rows of an article whose text (or time) re-extraction changed.
+
+    `old` is (text, time, hits) before the change: the rows that text made — sketch, LSH
+    buckets, story keys, recomputed with the current code and deleted by primary key — go;
+    `sig` and `keys` of the new text come in, unless another article has the same text (its
+    group's original carries the index, as when it was first stored). The article's links
+    and stories are kept (`reextract`'s rule). Rows made by an older version of the dedup
+    code, whose keys the current one computes differently, stay behind: they only ever make
+    an article a candidate, which the comparison of the new sketch then decides.
+    """
+    p = ctx.dedup
+    old_text, old_at, old_hits = old
+    old_sig = dedup.signature(old_text, p) if old_text else None
+    old_keys = dedup.article_story_keys(row.title, old_text, old_hits, p) if old_text else ()
+    s.flush()
+    _DELETE_SIGNATURE.execute(s, [{"article_id": row.id}])
+    if old_sig is not None:
+        _DELETE_BANDS.execute(s, [{"bucket": k, "article_id": row.id} for k in old_sig.band_keys])
+    if old_keys:
+        _DELETE_STORY_KEYS.execute(
+            s, [{"key": k, "at": old_at, "article_id": row.id} for k in dict.fromkeys(old_keys)]
+        )
+    if _SAME_TEXT.scalar(s, {"hash": row.text_hash, "me": row.id}) is None:
+        _index_article(s, row, sig, keys, _article_time(row))
+
+
 _NEW_STORY = Prepared(
     insert(StoryRow)
     .values(
@@ -458,3 +492,23 @@ _TEXT_OF = Prepared(select(ArticleRow.text).where(ArticleRow.id == bindparam("id
 _INSERT_SIGNATURE = Prepared(insert(SignatureRow))
 _INSERT_BANDS = Prepared(insert(BandRow))
 _INSERT_STORY_KEYS = Prepared(insert(StoryKeyRow))
+_DELETE_SIGNATURE = Prepared(
+    delete(SignatureRow).where(SignatureRow.article_id == bindparam("article_id"))
+)
+_DELETE_BANDS = Prepared(
+    delete(BandRow).where(
+        BandRow.bucket == bindparam("bucket"), BandRow.article_id == bindparam("article_id")
+    )
+)
+_DELETE_STORY_KEYS = Prepared(
+    delete(StoryKeyRow).where(
+        StoryKeyRow.key == bindparam("key"),
+        StoryKeyRow.at == bindparam("at"),
+        StoryKeyRow.article_id == bindparam("article_id"),
+    )
+)
+_SAME_TEXT = Prepared(
+    select(ArticleRow.id)
+    .where(ArticleRow.text_hash == bindparam("hash"), ArticleRow.id != bindparam("me"))
+    .limit(1)
+)
