@@ -69,7 +69,12 @@ class FetchSettings(_Strict):
     user_agent: str = Field(
         FetchPolicy.user_agent, description="User-Agent sent with every request"
     )
-    timeout_s: float = Field(20.0, gt=0, description="timeout per request phase, seconds")
+    timeout_s: float = Field(
+        20.0, gt=0, description="timeout per phase (connect, each read, write), seconds"
+    )
+    total_timeout_s: float = Field(
+        120.0, gt=0, description="deadline for one request, first byte to last, seconds"
+    )
     max_bytes: int = Field(10_000_000, gt=0, description="body cap after decompression")
     concurrency: int = Field(16, ge=1, description="downloads in flight at once, all hosts")
     per_host: int = Field(2, ge=1, description="downloads in flight at once per host")

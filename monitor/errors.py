@@ -68,6 +68,11 @@ class BlockedURLError(FetchError):
     """The URL was refused before any request: bad scheme, private address, or robots.txt."""
 
 
+class RetryLaterError(FetchError):
+    """Not requested: the host answered an earlier request with 429/503 and a Retry-After
+    that has not passed yet (`retry_after_s` is what is left of it)."""
+
+
 class TooLargeError(FetchError):
     """The response body (decompressed) exceeded the configured cap."""
 

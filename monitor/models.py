@@ -68,7 +68,8 @@ class FetchPolicy:
     """How politely and safely to download (built from the `fetch:` config section)."""
 
     user_agent: str = "monitor/0.1 (+https://github.com/monitor-news/monitor)"
-    timeout_s: float = 20.0
+    timeout_s: float = 20.0  # each phase: connect, every read, write, waiting for a connection
+    total_timeout_s: float = 120.0  # one request hop, name resolution to the body's last byte
     max_bytes: int = 10_000_000
     concurrency: int = 16
     per_host: int = 2

@@ -19,6 +19,7 @@ from monitor.models import FetchPolicy, HttpResponse, Validators
 from monitor.pipeline.fetch import (
     FEED_ACCEPT,
     MAX_CRAWL_DELAY_S,
+    MAX_RETRY_AFTER_S,
     HostLimiter,
     PerOriginTransport,
     RobotsCache,
@@ -226,10 +227,20 @@ def test_slow_headers_time_out(server: LoopbackServer) -> None:
 
 
 def test_slow_drip_body_hits_total_timeout(server: LoopbackServer) -> None:
-    # Each chunk arrives well within any read timeout; the whole body does not.
+    # Each chunk arrives well within the read timeout; the whole body does not.
     server.route("/drip", Reply(body=b"x" * 100, chunk_size=1, chunk_delay_s=0.05))
-    with pytest.raises(FetchError, match="timed out"):
-        get(server.url("/drip"), FetchPolicy(allow_private_networks=True, timeout_s=0.5))
+    policy = FetchPolicy(allow_private_networks=True, timeout_s=0.5, total_timeout_s=1.0)
+    with pytest.raises(FetchError, match=re.escape("timed out after 1s in all")):
+        get(server.url("/drip"), policy)
+
+
+def test_a_steady_download_longer_than_the_phase_timeout_completes(
+    server: LoopbackServer,
+) -> None:
+    # 30 chunks 0.05 s apart: 1.5 s in all, each read well inside timeout_s.
+    server.route("/steady", Reply(body=b"y" * 30, chunk_size=1, chunk_delay_s=0.05))
+    policy = FetchPolicy(allow_private_networks=True, timeout_s=0.5, total_timeout_s=10.0)
+    assert get(server.url("/steady"), policy).body == b"y" * 30
 
 
 # --- redirects ----------------------------------------------------------------------------------
@@ -702,6 +713,22 @@ def test_host_limiter_honours_a_crawl_delay_capped() -> None:
         return clock.sleeps
 
     assert asyncio.run(go()) == [5.0, 1.0, MAX_CRAWL_DELAY_S]
+
+
+def test_host_limiter_holds_a_host_for_its_retry_after_capped() -> None:
+    clock = FakeClock()
+    limiter = HostLimiter(FetchPolicy(), clock=clock, sleep=clock.sleep)
+    assert limiter.held("https://a.example/1") is None
+    limiter.hold("https://a.example/1", 120.0)
+    limiter.hold("https://a.example/2", 30.0)  # a shorter one does not cut the first short
+    limiter.hold("https://c.example/1", 10 * MAX_RETRY_AFTER_S)
+    assert limiter.held("https://a.example/3") == 120.0  # the whole host
+    assert limiter.held("https://b.example/1") is None
+    assert limiter.held("https://c.example/1") == MAX_RETRY_AFTER_S
+    clock.now += 100
+    assert limiter.held("https://a.example/3") == 20.0
+    clock.now += 20
+    assert limiter.held("https://a.example/3") is None
 
 
 def test_robots_rules_parse_once_for_allow_and_crawl_delay() -> None:

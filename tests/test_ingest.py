@@ -292,6 +292,40 @@ def serve_feed(server: LoopbackServer, slugs: list[str], when: datetime | None) 
     server.route("/feed.xml", Reply(body=rss(items), content_type="application/rss+xml"))
 
 
+def page_requests(server: LoopbackServer) -> list[str]:
+    return [r.path for r in server.requests if r.path.startswith("/pages/")]
+
+
+def test_a_page_429_retry_after_holds_the_page_and_its_host(
+    make_app: Any, http_server: LoopbackServer, clock: Clock
+) -> None:
+    serve_feed(http_server, ["a", "b"], clock.now - H)
+    http_server.route("/pages/a.html", Reply(status=429, headers={"Retry-After": "600"}))
+    http_server.route("/pages/b.html", Reply(body=page("Page b")))
+    app = make_app(fetch={"per_host": 1})
+    runner.poll(app.ctx)
+    report = runner.process(app.ctx)
+    assert (report.processed, report.retrying) == (0, 2)
+    assert page_requests(http_server) == ["/pages/a.html"]  # b waits: its host said so
+    a, b = articles(app)
+    assert (a.state, b.state) == ("pending", "pending")
+    assert (a.attempts, b.attempts) == (1, 0)  # b was not requested: no attempt spent
+    assert "Retry-After" in (b.last_error or "") and "429" in (a.last_error or "")
+    for row in (a, b):
+        assert row.retry_at is not None
+        assert 590 <= (row.retry_at - clock.now).total_seconds() <= 600
+
+    clock.advance(minutes=5)  # before the Retry-After: nothing is requested
+    assert runner.process(app.ctx).processed == 0
+    assert page_requests(http_server) == ["/pages/a.html"]
+
+    http_server.route("/pages/a.html", Reply(body=page("Page a")))
+    clock.advance(minutes=6)
+    assert runner.process(app.ctx).processed == 2
+    assert sorted(page_requests(http_server)) == ["/pages/a.html"] * 2 + ["/pages/b.html"]
+    assert all(row.retry_at is None and row.state == "processed" for row in articles(app))
+
+
 def test_a_page_that_times_out_does_not_hold_up_the_batch(
     make_app: Any, http_server: LoopbackServer, clock: Clock
 ) -> None:
@@ -335,6 +369,25 @@ def test_robots_txt_disallowed_page_falls_back_to_feed_text(
     paths = [r.path for r in http_server.requests]
     assert "/pages/secret.html" not in paths
     assert paths.count("/robots.txt") == 1  # cached per host
+
+
+def test_a_sources_user_agent_fetches_its_pages_and_reads_robots_txt(
+    make_app: Any, http_server: LoopbackServer, clock: Clock
+) -> None:
+    agent = "CustomBot/2.0 (+https://example.org/bot)"
+    serve_feed(http_server, ["open", "secret"], clock.now - H)
+    robots = b"User-agent: CustomBot\nDisallow: /pages/secret\n\nUser-agent: *\nDisallow:\n"
+    http_server.route("/robots.txt", Reply(body=robots, content_type="text/plain"))
+    http_server.route("/pages/open.html", Reply(body=page("Open page")))
+    http_server.route("/pages/secret.html", Reply(body=page("Secret page")))
+    app = make_app(user_agent=agent)
+    runner.poll(app.ctx)
+    assert runner.process(app.ctx).processed == 2
+    agents = {r.path: r.headers.get("user-agent") for r in http_server.requests}
+    assert agents["/feed.xml"] == agent and agents["/pages/open.html"] == agent
+    assert "/pages/secret.html" not in agents  # disallowed for CustomBot, not for others
+    by_url = {a.url.rsplit("/", 1)[1]: a for a in articles(app)}
+    assert by_url["secret.html"].extraction_method == "feed"
 
 
 def test_robots_crawl_delay_spaces_that_hosts_next_pages(

@@ -58,12 +58,15 @@ async def fetch(
     for _hop in range(policy.max_redirects + 1):
         seen.add(current)
         try:
-            async with asyncio.timeout(policy.timeout_s):  # per hop, name resolution included
+            # A deadline per hop, name resolution included: a slow drip of bytes, each in time
+            # for the per-phase timeout, still ends here.
+            async with asyncio.timeout(policy.total_timeout_s):
                 await check_url(current, policy)
                 result = await _get_once(client, current, headers, policy)
         except TimeoutError:
             raise FetchError(
-                f"timed out after {policy.timeout_s:g}s (fetch.timeout_s)", url=current
+                f"timed out after {policy.total_timeout_s:g}s in all (fetch.total_timeout_s)",
+                url=current,
             ) from None
         if isinstance(result, HttpResponse):
             return _with_origin(result, url)
@@ -365,6 +368,7 @@ def robots_url(url: str) -> str:
 
 
 MAX_CRAWL_DELAY_S = 60.0  # a longer Crawl-delay is honoured as this (see HostLimiter.ask_delay)
+MAX_RETRY_AFTER_S = 24 * 3600.0  # a longer Retry-After is honoured as this (HostLimiter.hold)
 
 
 class RobotsRules:
@@ -504,12 +508,27 @@ class HostLimiter:
         self._users: dict[str, int] = {}
         self._last_start: dict[str, float] = {}  # host -> start of its latest request
         self._asked: dict[str, float] = {}  # host -> delay it asked for (robots Crawl-delay)
+        self._held: dict[str, float] = {}  # host -> when its Retry-After ends (clock time)
 
     def ask_delay(self, url: str, seconds: float) -> None:
         """Space this host's request starts by `seconds` (capped at MAX_CRAWL_DELAY_S) when
         that is longer than `per_host_delay_s`: a robots.txt Crawl-delay. Requests already
         started are not held back; the next ones are."""
         self._asked[host_key(url)] = min(max(0.0, seconds), MAX_CRAWL_DELAY_S)
+
+    def hold(self, url: str, seconds: float) -> None:
+        """The host answered 429/503 with Retry-After `seconds` (capped at MAX_RETRY_AFTER_S):
+        `held` reports it until then, so the host's other pages wait for a later pass instead
+        of being requested now."""
+        until = self._clock() + min(max(0.0, seconds), MAX_RETRY_AFTER_S)
+        host = host_key(url)
+        self._held[host] = max(until, self._held.get(host, until))
+
+    def held(self, url: str) -> float | None:
+        """Seconds left of this host's Retry-After, or None when it is not held."""
+        until = self._held.get(host_key(url))
+        left = None if until is None else until - self._clock()
+        return left if left is not None and left > 0 else None
 
     @asynccontextmanager
     async def slot(self, url: str) -> AsyncIterator[None]:

@@ -110,6 +110,7 @@ class ArticleRow(Base):
     discovered_at: Mapped[datetime]
     state: Mapped[str] = mapped_column(String(20), default="pending")
     attempts: Mapped[int] = mapped_column(default=0)
+    retry_at: Mapped[datetime | None]  # a page's 429/503 Retry-After: not fetched before it
     last_error: Mapped[str | None] = mapped_column(Text)
     html_gz: Mapped[bytes | None] = mapped_column(LargeBinary)
     text: Mapped[str] = mapped_column(Text, default="")

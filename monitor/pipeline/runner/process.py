@@ -15,16 +15,23 @@ import json
 import os
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
-from sqlalchemy import bindparam, delete, func, insert, select, update
+from sqlalchemy import bindparam, delete, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
-from monitor.errors import BlockedURLError, ExtractError, FetchError, StageError, TooLargeError
-from monitor.models import EntityHit, ExtractedText, MatchDoc
+from monitor.errors import (
+    BlockedURLError,
+    ExtractError,
+    FetchError,
+    RetryLaterError,
+    StageError,
+    TooLargeError,
+)
+from monitor.models import EntityHit, ExtractedText, FetchPolicy, MatchDoc
 from monitor.pipeline import dedup, extract, fetch
 from monitor.pipeline.match import prepare
 from monitor.pipeline.runner.context import MAX_PAGE_ATTEMPTS, Context, ProcessReport, WatchlistSpec
@@ -189,9 +196,13 @@ def pending_articles(ctx: Context, *, limit: int | None = None) -> list[_Pending
     """The articles waiting to be processed, earliest published first (so the original of a
     group is usually processed before its copies; the outcome does not depend on it)."""
     with ctx.db.session() as s:
+        now = ctx.clock()
         q = (
             select(ArticleRow)
-            .where(ArticleRow.state == "pending")
+            .where(
+                ArticleRow.state == "pending",
+                or_(ArticleRow.retry_at.is_(None), ArticleRow.retry_at <= now),
+            )
             .order_by(
                 func.coalesce(ArticleRow.feed_published_at, ArticleRow.discovered_at), ArticleRow.id
             )
@@ -239,14 +250,23 @@ async def _fetch_pages(
     on_done: Callable[[_Outcome], None] | None = None,
 ) -> list[_Outcome]:
     limiter = fetch.HostLimiter(ctx.policy)
+    # A source's own User-Agent (sources[].user_agent) fetches its pages and is the one its
+    # hosts' robots.txt rules are read for.
+    policies = {
+        s.name: replace(ctx.policy, user_agent=s.user_agent) for s in ctx.sources if s.user_agent
+    }
     async with ctx.http_client() as client:
 
         async def one(p: _Pending) -> _Outcome:
+            policy = policies.get(p.source, ctx.policy)
             try:
                 async with limiter.slot(p.url):
-                    await _check_robots(ctx, client, limiter, p.url)
-                    resp = await fetch.fetch(client, p.url, ctx.policy, accept=fetch.HTML_ACCEPT)
+                    _check_held(limiter, p.url)
+                    await _check_robots(ctx, client, limiter, p.url, policy)
+                    resp = await fetch.fetch(client, p.url, policy, accept=fetch.HTML_ACCEPT)
             except StageError as exc:
+                if isinstance(exc, FetchError) and exc.retry_after_s is not None:
+                    limiter.hold(p.url, exc.retry_after_s)  # 429/503 with Retry-After
                 outcome = _Outcome(p, error=exc)
             else:
                 html = fetch.decode_html(resp.body, resp.headers.get("content-type"))
@@ -258,8 +278,24 @@ async def _fetch_pages(
         return list(await asyncio.gather(*(one(p) for p in pending)))
 
 
+def _check_held(limiter: fetch.HostLimiter, url: str) -> None:
+    """Raise RetryLaterError, without a request, while the host's Retry-After lasts."""
+    left = limiter.held(url)
+    if left is not None:
+        raise RetryLaterError(
+            f"not requested: the host asked to wait (Retry-After), {left:.0f}s left;"
+            " retried after that",
+            url=url,
+            retry_after_s=left,
+        )
+
+
 async def _check_robots(
-    ctx: Context, client: httpx.AsyncClient, limiter: fetch.HostLimiter, url: str
+    ctx: Context,
+    client: httpx.AsyncClient,
+    limiter: fetch.HostLimiter,
+    url: str,
+    policy: FetchPolicy | None = None,
 ) -> None:
     """Raise unless the host's robots.txt lets us fetch this page (cached per host); pass its
     Crawl-delay, if any, to the limiter for the host's next requests."""
@@ -268,10 +304,11 @@ async def _check_robots(
     rules = await ctx.robots.rules_for(client, url)
     if rules is None:  # 5xx or unreachable: RFC 9309 says assume disallowed, for now
         raise FetchError(f"{fetch.robots_url(url)} unreachable; page retried later", url=url)
-    delay = rules.crawl_delay(ctx.policy.user_agent)
+    agent = (policy or ctx.policy).user_agent
+    delay = rules.crawl_delay(agent)
     if delay:
         limiter.ask_delay(url, delay)
-    if not rules.allows(url, ctx.policy.user_agent):
+    if not rules.allows(url, agent):
         raise BlockedURLError(
             "robots.txt disallows this page for our User-Agent; the feed's text is used", url=url
         )
@@ -319,6 +356,8 @@ def _with_extraction(o: _Outcome, r: tuple[ExtractedText, _Analysis] | ExtractEr
 
 def _retry_page_later(o: _Outcome) -> bool:
     """A temporary page failure is retried on a later pass before the feed text is used."""
+    if isinstance(o.error, RetryLaterError):
+        return True  # not requested: no attempt spent
     if o.pending.attempts + 1 >= MAX_PAGE_ATTEMPTS:
         return False
     if isinstance(o.error, BlockedURLError | TooLargeError):
@@ -340,9 +379,10 @@ def _record_batch(ctx: Context, outcomes: Sequence[_Outcome], report: ProcessRep
         analysed: list[tuple[int, _Analysis]] = []
         for o in outcomes:
             row = rows[o.pending.id]
-            row.attempts += 1
+            row.attempts += not isinstance(o.error, RetryLaterError)
+            row.retry_at = None
             if o.extracted is None:
-                _record_failure(row, o, report)
+                _record_failure(row, o, report, now)
                 continue
             a = _record_article(ctx, s, row, o, now)
             report.duplicates += row.duplicate_of_id is not None
@@ -353,10 +393,13 @@ def _record_batch(ctx: Context, outcomes: Sequence[_Outcome], report: ProcessRep
         report.matched += _store_matches(s, [(aid, a.found) for aid, a in analysed], now)
 
 
-def _record_failure(row: ArticleRow, o: _Outcome, report: ProcessReport) -> None:
+def _record_failure(row: ArticleRow, o: _Outcome, report: ProcessReport, now: datetime) -> None:
     row.last_error = str(o.error)
     if _retry_page_later(o):
         report.retrying += 1
+        wait = getattr(o.error, "retry_after_s", None)
+        if wait is not None:  # not before the server's Retry-After (capped)
+            row.retry_at = now + timedelta(seconds=min(wait, fetch.MAX_RETRY_AFTER_S))
     else:
         row.state = "failed"
         report.failed[row.url] = str(o.error)
