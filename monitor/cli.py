@@ -408,6 +408,7 @@ def cmd_sources(args: argparse.Namespace) -> int:
             "next_check_at",
             "items_seen",
             "last_error",
+            "warning",
         ],
         sys.stdout,
     )

@@ -10,6 +10,7 @@ import pytest
 
 from monitor import cli
 from tests.conftest import REPO, SEED_CORPUS
+from tests.loopback import LoopbackServer, Reply
 
 ENTITIES = REPO / "config" / "entities.yaml"
 KH_TEXT = (
@@ -182,6 +183,63 @@ def test_sources_list_and_reset(config: Path, capsys: pytest.CaptureFixture[str]
     assert code == 0 and "reset" in out
     code, _, err = run(capsys, "--config", str(config), "sources", "reset", "Nope")
     assert code == 2 and "no source named 'Nope'" in err
+
+
+def test_sources_show_errors_and_warnings_and_reset_clears_them(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    illformed = (REPO / "tests" / "fixtures" / "feeds" / "illformed.xml").read_bytes()
+    with LoopbackServer(
+        {
+            "/bad.xml": Reply(body=illformed, content_type="application/rss+xml"),
+            "/down.xml": Reply(status=500),
+        }
+    ) as server:
+        cfg = {
+            "database": f"sqlite:///{tmp_path / 'm.db'}",
+            "entities": str(ENTITIES),
+            "reports_dir": str(tmp_path / "reports"),
+            "fetch": {"allow_private_networks": True, "timeout_s": 5},
+            "sources": [
+                {"name": "Sloppy", "url": server.url("/bad.xml")},
+                {"name": "Down", "url": server.url("/down.xml")},
+            ],
+        }
+        path = tmp_path / "monitor.yaml"
+        path.write_text(json.dumps(cfg), encoding="utf-8")
+        run(capsys, "--config", str(path), "poll")
+    code, out, _ = run(capsys, "--config", str(path), "sources")
+    assert code == 0
+    table = columns(out)
+    assert list(table["Down"]) == [
+        *("name", "last_status", "interval", "error_count", "next_check_at"),
+        *("items_seen", "last_error", "warning"),
+    ]
+    down, sloppy = table["Down"], table["Sloppy"]
+    assert (down["last_status"], down["error_count"]) == ("500", "1")
+    assert "HTTP 500" in down["last_error"] and down["next_check_at"]
+    assert sloppy["error_count"] == "0" and not sloppy["last_error"]
+    assert sloppy["warning"]  # the ill-formed feed's parser complaint
+    assert not down["warning"]
+
+    code, out, _ = run(capsys, "--config", str(path), "sources", "reset", "Down")
+    assert code == 0 and "errors cleared" in out
+    _, out, _ = run(capsys, "--config", str(path), "sources")
+    down = columns(out)["Down"]
+    assert (down["error_count"], down["last_error"]) == ("0", "")
+
+
+def columns(out: str) -> dict[str, dict[str, str]]:
+    """A printed table as {first cell: {column: cell}}, cut at the header's column starts."""
+    head, *rows = out.splitlines()
+    names = head.split()
+    starts = [head.index(f" {n}") + 1 if i else 0 for i, n in enumerate(names)]
+    bounds = list(zip(starts, [*starts[1:], None], strict=True))
+    out_rows = {}
+    for row in rows:
+        cells = {n: row[a:b].strip() for n, (a, b) in zip(names, bounds, strict=True)}
+        out_rows[cells[names[0]]] = cells
+    return out_rows
 
 
 def test_entities_list_show(config: Path, capsys: pytest.CaptureFixture[str]) -> None:
