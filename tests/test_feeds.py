@@ -5,7 +5,9 @@ URL, default https://example.org/feed), `headers`, `now` (ISO), then either `err
 substring of the FeedError) or `title`, `ttl_minutes`, `warning` (exact, null = none) /
 `warning_contains` (substrings), and `entries`: a list with, per entry, any of `url`, `guid`,
 `title`, `published_at` (ISO or null), `author`, `summary`, `content_html` (exact), and
-`summary_contains` / `content_contains` / `content_excludes` (substrings).
+`summary_contains` / `content_contains` / `content_excludes` (substrings); `stored` lists the
+URLs that storing the entries keeps (default: every entry's; see
+tests/test_ingest.py::test_every_recoverable_fixture_entry_is_stored).
 """
 
 from __future__ import annotations
