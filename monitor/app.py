@@ -108,9 +108,15 @@ def build(
         limits = httpx.Limits(
             max_connections=None, max_keepalive_connections=max(1, policy.per_host) * 2
         )
-        per_origin = fetch.PerOriginTransport(
-            lambda: httpx.AsyncHTTPTransport(verify=ssl_context, limits=limits)
-        )
+        if policy.allow_private_networks:
+            per_origin = fetch.PerOriginTransport(
+                lambda: httpx.AsyncHTTPTransport(verify=ssl_context, limits=limits)
+            )
+        else:  # connections go only to the public addresses checked (no DNS rebinding)
+            backend = fetch.GuardedBackend()
+            per_origin = fetch.PerOriginTransport(
+                lambda: fetch.guarded_transport(ssl_context, limits, backend)
+            )
         return httpx.AsyncClient(transport=per_origin, timeout=policy.timeout_s)
 
     ctx = runner.Context(

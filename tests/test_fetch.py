@@ -16,10 +16,12 @@ import pytest
 
 from monitor.errors import BlockedURLError, FetchError, TooLargeError
 from monitor.models import FetchPolicy, HttpResponse, Validators
+from monitor.pipeline import fetch as fetch_module
 from monitor.pipeline.fetch import (
     FEED_ACCEPT,
     MAX_CRAWL_DELAY_S,
     MAX_RETRY_AFTER_S,
+    GuardedBackend,
     HostLimiter,
     PerOriginTransport,
     RobotsCache,
@@ -28,6 +30,7 @@ from monitor.pipeline.fetch import (
     decode_html,
     fetch,
     freshness_s,
+    guarded_transport,
     is_public_address,
     parse_retry_after,
     robots_allows,
@@ -775,3 +778,56 @@ def test_per_origin_transport_keeps_one_pool_per_origin() -> None:
     assert bodies == [b"from a", b"from b", b"from a", b"from b", b"from a"]
     assert len(made) == 2  # one pool per origin, reused
     assert all(t.closed for t in made)  # closing the client closes every pool
+
+
+# --- connections only to the addresses checked (DNS rebinding) ------------------------------
+
+
+def guarded_client(resolved: list[str], allowed: Any = None) -> httpx.AsyncClient:
+    async def resolve(host: str, port: int) -> list[str]:
+        return resolved
+
+    backend = GuardedBackend(resolve=resolve, allowed=allowed)
+    transport = guarded_transport(
+        httpx.create_ssl_context(), httpx.Limits(max_keepalive_connections=2), backend
+    )
+    return httpx.AsyncClient(trust_env=False, transport=transport)
+
+
+def test_a_name_rebound_to_a_private_address_is_refused_at_connection_time(
+    server: LoopbackServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    server.route("/", Reply(body=b"internal"))
+
+    async def public(host: str, port: int, url: str) -> list[str]:
+        return ["93.184.215.14"]  # what check_url is told first
+
+    monkeypatch.setattr(fetch_module, "_resolve", public)
+    policy = FetchPolicy(allow_private_networks=False, timeout_s=5.0)
+
+    async def go() -> HttpResponse:
+        async with guarded_client(["127.0.0.1"]) as client:  # the answer when connecting
+            return await fetch(client, f"http://rebind.test:{server.port}/", policy)
+
+    with pytest.raises(FetchError, match=re.escape("non-public address 127.0.0.1 at connection")):
+        asyncio.run(go())
+    assert server.requests == []  # nothing was sent
+
+
+def test_the_guarded_backend_connects_to_the_address_it_checked(server: LoopbackServer) -> None:
+    server.route("/", Reply(body=b"pinned"))
+    seen: list[str] = []
+
+    def allowed(address: str) -> bool:
+        seen.append(address)
+        return True
+
+    async def go() -> HttpResponse:
+        # "pinned.test" is in no DNS: the request can only reach the server through the
+        # address the backend resolved and checked.
+        async with guarded_client(["127.0.0.1"], allowed) as client:
+            return await fetch(client, f"http://pinned.test:{server.port}/", LOCAL)
+
+    assert asyncio.run(go()).body == b"pinned"
+    assert seen == ["127.0.0.1"]
+    assert server.requests[0].headers.get("host") == f"pinned.test:{server.port}"

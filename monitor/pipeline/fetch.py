@@ -11,15 +11,17 @@ import ipaddress
 import math
 import re
 import socket
+import ssl
 import time
 import urllib.robotparser
 import zlib
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from urllib.parse import urljoin, urlsplit
 
+import httpcore
 import httpx
 
 from monitor.errors import BlockedURLError, FetchError, TooLargeError
@@ -306,8 +308,10 @@ class _CappedDecoder:
 async def check_url(url: str, policy: FetchPolicy) -> None:
     """Refuse non-http(s) URLs and, unless allowed, hosts resolving to non-public addresses.
 
-    The check resolves the name itself; the HTTP client resolves again when it connects, so a
-    DNS answer that changes in between (rebinding) is not covered by this guard alone.
+    The check resolves the name itself and gives a clear BlockedURLError early; the HTTP
+    client resolves again when it connects, so against a DNS answer that changes in between
+    (rebinding) the connections go through `GuardedBackend`, which checks the addresses it
+    connects to (`guarded_transport`).
     """
     try:
         parts = urlsplit(url)
@@ -563,6 +567,82 @@ class HostLimiter:
             last = self._last_start.get(host)
             if last is not None and last + self._delay_for(host) <= self._clock():
                 del self._last_start[host]
+
+
+class GuardedBackend(httpcore.AsyncNetworkBackend):
+    """Connects only to addresses `allowed` (public ones), and to the very addresses it
+    checked: the name is resolved here once, then the connection goes to a checked address,
+    so a DNS answer that changes after `check_url` (rebinding) cannot reach a private one.
+    TLS still verifies the certificate against the name (httpcore passes it as SNI)."""
+
+    def __init__(
+        self,
+        *,
+        resolve: Callable[[str, int], Awaitable[list[str]]] | None = None,
+        allowed: Callable[[str], bool] | None = None,
+    ) -> None:
+        self._inner = httpcore.AnyIOBackend()
+        self._resolve = resolve or _addresses
+        self._allowed = allowed or is_public_address
+
+    async def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
+    ) -> httpcore.AsyncNetworkStream:
+        addresses = await self._resolve(host, port)
+        refused = [a for a in addresses if not self._allowed(a)]
+        if refused or not addresses:
+            where = f"non-public address {refused[0]}" if refused else "no address"
+            raise httpcore.ConnectError(f"host {host} resolves to {where} at connection time")
+        error: Exception | None = None
+        for address in addresses:
+            try:
+                return await self._inner.connect_tcp(
+                    address, port, timeout, local_address, socket_options
+                )
+            except httpcore.ConnectError as exc:
+                error = exc
+        assert error is not None
+        raise error
+
+    async def connect_unix_socket(
+        self,
+        path: str,
+        timeout: float | None = None,
+        socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
+    ) -> httpcore.AsyncNetworkStream:
+        raise httpcore.ConnectError("unix sockets are not fetched from")
+
+    async def sleep(self, seconds: float) -> None:
+        await self._inner.sleep(seconds)
+
+
+async def _addresses(host: str, port: int) -> list[str]:
+    try:
+        return await _resolve(host, port, host)
+    except FetchError as exc:
+        raise httpcore.ConnectError(str(exc)) from None
+
+
+def guarded_transport(
+    ssl_context: ssl.SSLContext, limits: httpx.Limits, backend: httpcore.AsyncNetworkBackend
+) -> httpx.AsyncHTTPTransport:
+    """An httpx transport whose connections go through `backend` (a `GuardedBackend`).
+    httpx takes no network backend, so its connection pool is replaced by one built the same
+    way with the backend (tests/test_fetch.py checks that the replacement is used)."""
+    transport = httpx.AsyncHTTPTransport(verify=ssl_context, limits=limits)
+    transport._pool = httpcore.AsyncConnectionPool(
+        ssl_context=ssl_context,
+        max_connections=limits.max_connections,
+        max_keepalive_connections=limits.max_keepalive_connections,
+        keepalive_expiry=limits.keepalive_expiry,
+        network_backend=backend,
+    )
+    return transport
 
 
 class PerOriginTransport(httpx.AsyncBaseTransport):
