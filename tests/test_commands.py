@@ -111,6 +111,26 @@ def test_extract_file_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
     assert "cookie" not in data["text"].lower()
 
 
+def test_extract_url_uses_the_configured_fetch_policy(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    pages = sorted((REPO / "monitor" / "demo" / "corpus" / "pages").glob("*.html"))
+    with LoopbackServer() as server:
+        html = pages[0].read_text(encoding="utf-8").replace("{{BASE_URL}}", server.url(""))
+        server.route("/story.html", Reply(body=html.encode()))
+        url = server.url("/story.html")
+        # Without a config the defaults apply, and they refuse a loopback address.
+        code, _, err = run(capsys, "--config", str(tmp_path / "none.yaml"), "extract", url)
+        assert code != 0 and "non-public address 127.0.0.1" in err
+        cfg = tmp_path / "monitor.yaml"
+        cfg.write_text(json.dumps({"fetch": {"allow_private_networks": True}}), "utf-8")
+        code, out, _ = run(capsys, "--config", str(cfg), "extract", "--format", "json", url)
+    assert code == 0
+    data = json.loads(out)
+    assert len(data["text"]) > 1000 and data["method"].startswith("trafilatura")
+    assert [r.path for r in server.requests] == ["/story.html"]
+
+
 def test_extract_missing_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = run(capsys, "extract", str(tmp_path / "nope.html"))
     assert code == 2 and "nope.html" in err

@@ -588,6 +588,25 @@ def test_keep_html_days_zero_keeps_none(
     assert [a.html_gz for a in articles(app)] == [None]
 
 
+def test_the_pages_metadata_is_stored(
+    make_app: Any, http_server: LoopbackServer, clock: Clock
+) -> None:
+    serve_feed(http_server, ["a"], clock.now - H)
+    meta = b"<meta property='og:site_name' content='The Meridian Post'><meta name='author'"
+    body = page("Page a").replace(b"<title>", meta + b" content='Jane Reporter'><title>", 1)
+    http_server.route("/pages/a.html", Reply(body=body))
+    app = make_app()
+    runner.poll(app.ctx)
+    runner.process(app.ctx)
+    [a] = articles(app)
+    assert (a.site_name, a.language, a.extraction_method) == (
+        "The Meridian Post",
+        "en",
+        "trafilatura",
+    )
+    assert a.author == "Jane Reporter"
+
+
 def test_mention_evidence_is_stored_as_json_offsets_into_the_document(
     make_app: Any, http_server: LoopbackServer, clock: Clock
 ) -> None:

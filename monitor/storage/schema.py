@@ -116,6 +116,7 @@ class ArticleRow(Base):
     text: Mapped[str] = mapped_column(Text, default="")
     author: Mapped[str | None] = mapped_column(Text)
     language: Mapped[str | None] = mapped_column(String(20))
+    site_name: Mapped[str | None] = mapped_column(Text)  # the page's own (og:site_name, ...)
     published_at: Mapped[datetime | None]
     date_source: Mapped[str | None] = mapped_column(String(10))  # feed, page or url
     extraction_method: Mapped[str | None] = mapped_column(String(40))

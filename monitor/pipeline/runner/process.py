@@ -433,6 +433,7 @@ def _apply_extraction(row: ArticleRow, ex: ExtractedText, text_hash: str) -> Non
     row.text = ex.text
     row.author = ex.author
     row.language = ex.language
+    row.site_name = ex.site_name
     row.extraction_method = ex.method
     row.published_at, row.date_source = extract.choose_published(
         row.feed_published_at, ex.published_at, row.url
