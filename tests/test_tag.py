@@ -17,6 +17,7 @@ from monitor.config import load_entities
 from monitor.models import Entity
 from monitor.pipeline.normalize import fold, fold_with_offsets
 from monitor.pipeline.tag import (
+    _NOT_NAME_PARTS,
     CONTEXT_WINDOW,
     DEFAULT_RULES,
     SPELLING_RULES,
@@ -192,6 +193,21 @@ CASES = [
     # Persian
     ("سپاه پاسداران و حزب‌الله", {"islamic-revolutionary-guard-corps", "hezbollah"}, set()),
     ("علی خامنه‌ای گفت", {"ali-khamenei"}, set()),
+    # A bare ambiguous name beside another capitalised word is part of a name the list lacks.
+    ("Kickboxer Badr Hari visited Iraq", {"iraq"}, {"badr-organization"}),
+    ("Under a full badr moon, Iraqi families gathered", {"iraq"}, {"badr-organization"}),
+    ("Mohammed Baqir al-Sadr, the Iraqi cleric", set(), {"muqtada-al-sadr"}),
+    ("Muqtada al-Sadr spoke. Later Sadr said more.", {"muqtada-al-sadr"}, set()),
+    ("Sayyid Sadr told followers in Najaf", {"muqtada-al-sadr", "najaf"}, set()),
+    ("Badr fighters entered Diyala", {"badr-organization"}, set()),
+    # Split and Persian forms.
+    ("Kataib Hizb Allah claimed it", {"kataib-hezbollah"}, {"hezbollah"}),
+    ("سازمان بدر و عصائب اهل حق", {"badr-organization", "asaib-ahl-al-haq"}, set()),
+    (
+        "حرکت نجبا و کتائب سید الشهدا",
+        {"harakat-hezbollah-al-nujaba", "kataib-sayyid-al-shuhada"},
+        set(),
+    ),
 ]
 
 
@@ -383,6 +399,8 @@ def reference_tag(tagger: Tagger, automaton: ahocorasick.Automaton, text: str) -
     seen: set[int] = set()
     for start, end, fstart, fend, payload in found:
         for idx, ambiguous in payload:
+            if ambiguous and reference_longer_name(text, start, end):
+                continue
             if ambiguous and idx not in seen:
                 if not reference_context(tagger.entities[idx], folded, fstart, fend):
                     continue
@@ -391,6 +409,21 @@ def reference_tag(tagger: Tagger, automaton: ahocorasick.Automaton, text: str) -
             mentions.setdefault(idx, []).append((start, end, text[start:end]))
     order = sorted(mentions, key=lambda idx: (-len(mentions[idx]), tagger.entities[idx].id))
     return [(tagger.entities[i].id, len(mentions[i]), mentions[i]) for i in order]
+
+
+def reference_longer_name(text: str, start: int, end: int) -> bool:
+    """Is the Latin match next to a capitalised word that is neither a title nor a
+    possessive (so part of a longer name)?"""
+    if not text[start].isascii():
+        return False
+    right = re.match(r"[ \t]+[A-Z]", text[end:])
+    left = re.search(r"([A-Z][\w'’.]*)[ \t]+$", text[:start])
+    if right:
+        return True
+    if not left:
+        return False
+    word = left.group(1)
+    return not (word.rstrip(".").lower() in _NOT_NAME_PARTS or word.endswith(("'s", "’s")))
 
 
 def reference_acronyms(tagger: Tagger, text: str, aliases: list[Any]) -> list[Any]:

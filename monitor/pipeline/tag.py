@@ -21,7 +21,11 @@ Rules
     also Hezbollah and the Center for a New American Security is not also the United States.
   * Ambiguous aliases (bare surnames, common words: Badr, Sadr, Quds) count only when the same
     entity had a full (alias or acronym) mention earlier in the text, or one of its `context`
-    words or phrases stands within CONTEXT_WINDOW words before or after. A losing ambiguous
+    words or phrases stands within CONTEXT_WINDOW words before or after; and never when
+    the match (Latin script) stands beside another capitalised word, as part of a longer
+    name the list lacks (Mohammed Baqir al-Sadr, Badr Hari, Sadr City) — a title (Sayyid
+    Sadr), a possessive (Iraq's Sadr) or a word opening a sentence (But Sadr, Later Sadr)
+    before it is not such a word. A losing ambiguous
     match still shadows the shorter matches inside it.
   * A folded alias shared by several entities credits each of them.
   * Matching is leftmost-longest (ahocorasick_rs, all matches of a text in one call) over the
@@ -317,6 +321,8 @@ class Tagger:
         mention = None
         for idx, is_ambiguous in payload:
             if is_ambiguous:
+                if _in_longer_name(text, start, end):
+                    continue
                 credited = len(mentions.get(idx, ()))
                 full = credited > ambiguous.get(idx, 0)  # any mention credited otherwise
                 if not full and not self._in_context(idx, s, fstart, fend):
@@ -424,6 +430,43 @@ class Tagger:
             return True
         window = " " + " ".join(before + after) + " "
         return any(p in window for p in phrases)
+
+
+def _wordset(words: str) -> frozenset[str]:
+    return frozenset(words.split())
+
+
+# Title words that may stand capitalised before a bare name without making it another name.
+_TITLES = _wordset(
+    "mr mrs ms dr sheikh shaykh sayyid sayed seyyed ayatollah grand imam cleric president "
+    "minister premier general gen commander leader chief spokesman senator ambassador "
+    "governor lieutenant lt col colonel maj major brig brigadier sgt capt captain"
+)
+_NEXT_NAME = re.compile(r"[ \t]+([A-Z][\w'’]*)")
+_PREV_NAME = re.compile(r"([A-Z][\w'’.]*)[ \t]+$")
+# Capitalised words before a bare name that are no part of it: titles, and the words that
+# open a sentence (But Sadr said, Later Sadr).
+_NOT_NAME_PARTS = _TITLES | _wordset(
+    "the a an and but or so yet then later now also still when while after before if as "
+    "though although since because meanwhile however today yesterday instead thus "
+    "in on at by for from with of to"
+)
+
+
+def _in_longer_name(text: str, start: int, end: int) -> bool:
+    """Does the (Latin) match text[start:end] stand beside another capitalised word, so it
+    is part of a longer name the list lacks (Mohammed Baqir al-Sadr, Badr Hari, Sadr City)?
+    A title (Sayyid Sadr) or a possessive (Iraq's Sadr) before it does not count."""
+    if not text[start : start + 1].isascii():
+        return False
+    after = _NEXT_NAME.match(text, end, end + 40)
+    if after is not None:
+        return True
+    before = _PREV_NAME.search(text, max(0, start - 40), start)
+    if before is None:
+        return False
+    word = before.group(1)
+    return not (word.rstrip(".").lower() in _NOT_NAME_PARTS or word.endswith(("'s", "’s")))
 
 
 def _mention(text: str, start: int, end: int) -> Mention:
@@ -579,10 +622,6 @@ class Candidate:
     first_seen: datetime | None
     last_seen: datetime | None
     example: str  # the sentence of its first actor-like mention
-
-
-def _wordset(words: str) -> frozenset[str]:
-    return frozenset(words.split())
 
 
 # A capitalised word, optionally with an attached article (al-Dam) or inner hyphens; a name
