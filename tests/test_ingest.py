@@ -577,6 +577,35 @@ def test_reextract_replaces_the_dedup_index_of_a_changed_text(
     assert index_rows(app, b.id) == b_before
 
 
+def test_reextract_keeps_the_index_of_an_original_whose_time_alone_changed(
+    make_app: Any, http_server: LoopbackServer, clock: Clock
+) -> None:
+    serve_feed(http_server, ["a", "b"], None)  # no feed dates: the page's date decides
+    for slug in "ab":  # the same story twice: one original, one exact copy
+        http_server.route(f"/pages/{slug}.html", Reply(body=page("Same story")))
+    app = make_app(fetch={"keep_html_days": 2})
+    runner.poll(app.ctx)
+    runner.process(app.ctx)
+    a, b = articles(app)
+    original, copy = (a, b) if index_rows(app, a.id)[0] is not None else (b, a)
+    assert copy.duplicate_of_id == original.id and index_rows(app, copy.id) == (None, [], [])
+    before = index_rows(app, original.id)
+    assert before[1] and before[2]
+
+    dated = page("Same story", meta_date="2026-11-30T08:00:00+00:00")
+    with app.db.session() as s:
+        s.get_one(ArticleRow, original.id).html_gz = gzip.compress(dated)
+    runner.reextract(app.ctx)
+    changed = next(x for x in articles(app) if x.id == original.id)
+    assert changed.text == original.text and changed.published_at != original.published_at
+    assert index_rows(app, original.id) == before  # the same rows: the group stays findable
+    with app.db.session() as s:
+        times = set(s.scalars(select(StoryKeyRow.at).where(StoryKeyRow.article_id == a.id)))
+        times |= set(s.scalars(select(StoryKeyRow.at).where(StoryKeyRow.article_id == b.id)))
+    assert times == {changed.published_at}  # moved to the new time
+    assert index_rows(app, copy.id) == (None, [], [])
+
+
 def test_keep_html_days_zero_keeps_none(
     make_app: Any, http_server: LoopbackServer, clock: Clock
 ) -> None:

@@ -14,7 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from monitor.errors import ExtractError
-from monitor.models import ExtractedText, MatchDoc
+from monitor.models import EntityHit, ExtractedText, MatchDoc, Mention
 from monitor.pipeline import dedup
 from monitor.pipeline.match import Query
 from monitor.pipeline.runner.context import MAX_PAGE_ATTEMPTS, Context, ProcessReport
@@ -27,7 +27,6 @@ from monitor.pipeline.runner.process import (
     _record_batch,
     _store_matches,
     _store_mentions,
-    document_text,
     sync_entities,
 )
 from monitor.pipeline.runner.stories import _article_time, reindex_article
@@ -98,11 +97,30 @@ def _rerecord(ctx: Context, o: _Outcome, report: ProcessReport) -> None:
         old_text, old_at = row.text or "", _article_time(row)
         _apply_extraction(row, o.extracted, a.text_hash)
         if row.text != old_text or _article_time(row) != old_at:
-            old_hits = ctx.tagger.tag(document_text(row.title, old_text)) if old_text else ()
-            reindex_article(ctx, s, row, (old_text, old_at, old_hits), a.sig, a.story_keys)
+            old = (old_text, old_at, _stored_hits(s, row.id))  # before the new mentions
+            reindex_article(ctx, s, row, old, a.sig, a.story_keys)
         _store_mentions(s, [(row.id, a.mentions)])
         report.matched += _store_matches(s, [(row.id, a.found)], ctx.clock())
         report.processed += 1
+
+
+def _stored_hits(s: Session, article_id: int) -> tuple[EntityHit, ...]:
+    """The article's stored mentions as hits (what its story keys were made from)."""
+    rows = s.execute(
+        select(MentionRow, EntityRow.name, EntityRow.type)
+        .join(EntityRow, EntityRow.id == MentionRow.entity_id, isouter=True)
+        .where(MentionRow.article_id == article_id)
+    ).all()
+    return tuple(
+        EntityHit(
+            id=m.entity_id,
+            name=name or m.entity_id,
+            type=kind or "",
+            count=m.count,
+            mentions=tuple(Mention(e["start"], e["end"], e["text"]) for e in m.evidence or ()),
+        )
+        for m, name, kind in rows
+    )
 
 
 # --- import and backtest --------------------------------------------------------------

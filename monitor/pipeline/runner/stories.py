@@ -452,19 +452,24 @@ def reindex_article(
 ) -> None:
     """Replace the index rows of an article whose text (or time) re-extraction changed.
 
-    `old` is (text, time, hits) before the change: the rows that text made — sketch, LSH
-    buckets, story keys, recomputed with the current code and deleted by primary key — go;
-    `sig` and `keys` of the new text come in, unless another article has the same text (its
-    group's original carries the index, as when it was first stored). The article's links
-    and stories are kept (`reextract`'s rule). Rows made by an older version of the dedup
-    code, whose keys the current one computes differently, stay behind: they only ever make
-    an article a candidate, which the comparison of the new sketch then decides.
+    `old` is (text, time, stored hits) before the change: the rows that text made — sketch,
+    LSH buckets, story keys, recomputed with the current dedup code and deleted by primary
+    key — go. When only the time changed, they come back as they were (at the new time) if
+    the article had any: an exact copy's group relies on its original's rows. When the text
+    changed, `sig` and `keys` of the new text come in, unless another article has the same
+    text (its group's original carries the index, as when it was first stored). The
+    article's links and stories are kept (`reextract`'s rule). Rows made by an older version
+    of the dedup code, whose keys the current one computes differently, stay behind.
     """
     p = ctx.dedup
     old_text, old_at, old_hits = old
     old_sig = dedup.signature(old_text, p) if old_text else None
     old_keys = dedup.article_story_keys(row.title, old_text, old_hits, p) if old_text else ()
     s.flush()
+    was_indexed = (
+        _HAS_SIGNATURE.scalar(s, {"id": row.id}) is not None
+        or _HAS_STORY_KEY.scalar(s, {"key": dedup.ANY_KEY, "at": old_at, "id": row.id}) is not None
+    )
     _DELETE_SIGNATURE.execute(s, [{"article_id": row.id}])
     if old_sig is not None:
         _DELETE_BANDS.execute(s, [{"bucket": k, "article_id": row.id} for k in old_sig.band_keys])
@@ -472,7 +477,10 @@ def reindex_article(
         _DELETE_STORY_KEYS.execute(
             s, [{"key": k, "at": old_at, "article_id": row.id} for k in dict.fromkeys(old_keys)]
         )
-    if _SAME_TEXT.scalar(s, {"hash": row.text_hash, "me": row.id}) is None:
+    if row.text == old_text:
+        if was_indexed:
+            _index_article(s, row, sig, keys, _article_time(row))
+    elif _SAME_TEXT.scalar(s, {"hash": row.text_hash, "me": row.id}) is None:
         _index_article(s, row, sig, keys, _article_time(row))
 
 
@@ -505,6 +513,16 @@ _DELETE_STORY_KEYS = Prepared(
         StoryKeyRow.key == bindparam("key"),
         StoryKeyRow.at == bindparam("at"),
         StoryKeyRow.article_id == bindparam("article_id"),
+    )
+)
+_HAS_SIGNATURE = Prepared(
+    select(SignatureRow.article_id).where(SignatureRow.article_id == bindparam("id"))
+)
+_HAS_STORY_KEY = Prepared(
+    select(StoryKeyRow.article_id).where(
+        StoryKeyRow.key == bindparam("key"),
+        StoryKeyRow.at == bindparam("at"),
+        StoryKeyRow.article_id == bindparam("id"),
     )
 )
 _SAME_TEXT = Prepared(
