@@ -11,6 +11,7 @@ import multiprocessing
 import os
 import re
 import shutil
+import urllib.request
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor
 from dataclasses import dataclass, field
@@ -28,7 +29,7 @@ from monitor.delivery.alerts import AlertOutcome, AlertPlan, deliver_alerts
 from monitor.delivery.digest import DigestOutcome, DigestPlan
 from monitor.delivery.mailer import FileMailer, Mailer, SmtpMailer
 from monitor.errors import ConfigError, DeliveryError
-from monitor.models import DigestContent, Entity
+from monitor.models import DigestContent, Entity, FetchPolicy
 from monitor.pipeline import fetch, runner
 from monitor.pipeline.match import compile_query
 from monitor.pipeline.tag import Tagger, compile_entities, find_candidates
@@ -97,27 +98,7 @@ def build(
     ]
 
     def http_client() -> httpx.AsyncClient:
-        # In-flight requests are capped by the runner's HostLimiter (fetch.concurrency,
-        # fetch.per_host); the pools only keep connections alive, one pool per origin (see
-        # PerOriginTransport). Capping connections at `concurrency` made one host's idle
-        # connection close to open another's: a new TCP (and TLS) connection for nearly
-        # every page when many hosts are polled at once.
-        if transport is not None:
-            return httpx.AsyncClient(transport=transport, timeout=policy.timeout_s)
-        ssl_context = httpx.create_ssl_context()
-        limits = httpx.Limits(
-            max_connections=None, max_keepalive_connections=max(1, policy.per_host) * 2
-        )
-        if policy.allow_private_networks:
-            per_origin = fetch.PerOriginTransport(
-                lambda: httpx.AsyncHTTPTransport(verify=ssl_context, limits=limits)
-            )
-        else:  # connections go only to the public addresses checked (no DNS rebinding)
-            backend = fetch.GuardedBackend()
-            per_origin = fetch.PerOriginTransport(
-                lambda: fetch.guarded_transport(ssl_context, limits, backend)
-            )
-        return httpx.AsyncClient(transport=per_origin, timeout=policy.timeout_s)
+        return make_http_client(policy, transport)
 
     ctx = runner.Context(
         db=db,
@@ -230,6 +211,40 @@ def _record_run(
         with app.db.session() as s:
             row = s.get_one(RunRow, run_id)
             row.finished_at, row.status, row.summary = app.ctx.clock(), status, recorded
+
+
+def make_http_client(
+    policy: FetchPolicy, transport: httpx.AsyncBaseTransport | None = None
+) -> httpx.AsyncClient:
+    """The HTTP client of one poll or process pass (or `monitor extract URL`).
+
+    In-flight requests are capped by the runner's HostLimiter (fetch.concurrency,
+    fetch.per_host); the pools only keep connections alive, one pool per origin (see
+    PerOriginTransport). Capping connections at `concurrency` made one host's idle
+    connection close to open another's: a new TCP (and TLS) connection for nearly every
+    page when many hosts are polled at once. Unless private networks are allowed, the
+    connections go only to the public addresses checked (GuardedBackend: no DNS
+    rebinding). With a proxy in the environment (HTTP_PROXY, HTTPS_PROXY, ALL_PROXY), httpx's
+    own client is used so the proxy applies (it connects, so there is nothing to pin).
+    """
+    if transport is not None:  # tests
+        return httpx.AsyncClient(transport=transport, timeout=policy.timeout_s)
+    if any(k in ("http", "https", "all") for k in urllib.request.getproxies()):
+        return httpx.AsyncClient(timeout=policy.timeout_s)
+    ssl_context = httpx.create_ssl_context()
+    limits = httpx.Limits(
+        max_connections=None, max_keepalive_connections=max(1, policy.per_host) * 2
+    )
+    if policy.allow_private_networks:
+        per_origin = fetch.PerOriginTransport(
+            lambda: httpx.AsyncHTTPTransport(verify=ssl_context, limits=limits)
+        )
+    else:
+        backend = fetch.GuardedBackend()
+        per_origin = fetch.PerOriginTransport(
+            lambda: fetch.guarded_transport(ssl_context, limits, backend)
+        )
+    return httpx.AsyncClient(transport=per_origin, timeout=policy.timeout_s)
 
 
 def run_cycle(app: App, *, force_poll: bool = False, only: str | None = None) -> CycleReport:
@@ -536,13 +551,12 @@ def entity_json(e: Entity) -> dict[str, Any]:
 
 async def extract_target(target: str, config: str | None) -> Any:
     """Extract from a local HTML file, or download a URL with the configured fetch policy."""
-    from monitor.models import FetchPolicy
     from monitor.pipeline import extract, fetch
 
     if re.match(r"^https?://", target):
         path = configmod.config_path(config)
         policy = configmod.load_settings(path).fetch.policy() if path.exists() else FetchPolicy()
-        async with httpx.AsyncClient(timeout=policy.timeout_s) as client:
+        async with make_http_client(policy) as client:
             resp = await fetch.fetch(client, target, policy)
         html = fetch.decode_html(resp.body, resp.headers.get("content-type"))
         return extract.extract(html, url=resp.final_url)

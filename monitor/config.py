@@ -72,8 +72,11 @@ class FetchSettings(_Strict):
     timeout_s: float = Field(
         20.0, gt=0, description="timeout per phase (connect, each read, write), seconds"
     )
-    total_timeout_s: float = Field(
-        120.0, gt=0, description="deadline for one request, first byte to last, seconds"
+    total_timeout_s: float | None = Field(
+        None,
+        gt=0,
+        description="deadline for one request, first byte to last, seconds "
+        "(default: 120, or timeout_s when that is longer)",
     )
     max_bytes: int = Field(10_000_000, gt=0, description="body cap after decompression")
     concurrency: int = Field(16, ge=1, description="downloads in flight at once, all hosts")
@@ -89,7 +92,10 @@ class FetchSettings(_Strict):
     )
 
     def policy(self) -> FetchPolicy:
-        return FetchPolicy(**self.model_dump(exclude={"obey_robots_txt", "keep_html_days"}))
+        fields = self.model_dump(exclude={"obey_robots_txt", "keep_html_days"})
+        if fields["total_timeout_s"] is None:
+            fields["total_timeout_s"] = max(FetchPolicy.total_timeout_s, self.timeout_s)
+        return FetchPolicy(**fields)
 
 
 class SmtpSettings(_Strict):

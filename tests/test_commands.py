@@ -205,7 +205,7 @@ def test_sources_list_and_reset(config: Path, capsys: pytest.CaptureFixture[str]
     assert code == 2 and "no source named 'Nope'" in err
 
 
-def test_sources_show_errors_and_warnings_and_reset_clears_them(
+def test_sources_show_errors_and_warnings_and_reset_clears_the_errors(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     illformed = (REPO / "tests" / "fixtures" / "feeds" / "illformed.xml").read_bytes()

@@ -179,3 +179,11 @@ def test_shipped_entities_load() -> None:
     entities = load_entities(ENTITIES)
     assert len(entities) >= 50
     assert len({e.id for e in entities}) == len(entities)
+
+
+def test_total_timeout_defaults_to_120_s_or_the_phase_timeout_when_longer() -> None:
+    from monitor.config import FetchSettings
+
+    assert FetchSettings().policy().total_timeout_s == 120.0
+    assert FetchSettings(timeout_s=300).policy().total_timeout_s == 300.0  # never cut shorter
+    assert FetchSettings(timeout_s=300, total_timeout_s=30).policy().total_timeout_s == 30.0

@@ -831,3 +831,91 @@ def test_the_guarded_backend_connects_to_the_address_it_checked(server: Loopback
     assert asyncio.run(go()).body == b"pinned"
     assert seen == ["127.0.0.1"]
     assert server.requests[0].headers.get("host") == f"pinned.test:{server.port}"
+
+
+def test_per_origin_transport_closes_idle_pools_beyond_its_cap_never_a_busy_one() -> None:
+    made: dict[int, Any] = {}
+
+    class ClosingTransport(httpx.AsyncHTTPTransport):
+        closed = False
+
+        async def aclose(self) -> None:
+            self.closed = True
+            await super().aclose()
+
+    def make() -> httpx.AsyncBaseTransport:
+        made[len(made)] = ClosingTransport()
+        return made[len(made) - 1]
+
+    servers = [LoopbackServer({"/": Reply(body=b"x" * 5000)}) for _ in range(4)]
+    for s in servers:
+        s.__enter__()
+    try:
+
+        async def go() -> tuple[int, list[bool]]:
+            transport = PerOriginTransport(make, max_idle_pools=1)
+            async with httpx.AsyncClient(trust_env=False, transport=transport) as client:
+                # The first origin's response stays open (busy) while three more are used.
+                async with client.stream("GET", servers[0].url("/")) as busy:
+                    for s in servers[1:]:
+                        assert (await client.get(s.url("/"))).content == b"x" * 5000
+                    states = [made[i].closed for i in range(4)]
+                    assert (await busy.aread()) == b"x" * 5000  # still readable
+                return transport.pools, states
+
+        pools, states = asyncio.run(go())
+    finally:
+        for s in servers:
+            s.__exit__(None, None, None)
+    # Opening pool 3 found two idle pools (1, 2) beyond a cap of one: the older one, 1, was
+    # closed; 0 was busy throughout and stayed open.
+    assert states == [False, True, False, False]
+    assert pools == 3
+
+
+def test_the_apps_client_pins_connections_unless_private_networks_are_allowed(
+    server: LoopbackServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from monitor.app import make_http_client
+
+    server.route("/", Reply(body=b"inside"))
+
+    async def passed(url: str, policy: FetchPolicy) -> None:
+        return None  # as if the name had resolved to a public address when checked
+
+    monkeypatch.setattr(fetch_module, "check_url", passed)
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    url = f"http://localhost:{server.port}/"
+
+    async def get_with(policy: FetchPolicy) -> HttpResponse:
+        async with make_http_client(policy) as client:
+            return await fetch(client, url, policy)
+
+    guarded = FetchPolicy(allow_private_networks=False, timeout_s=5.0)
+    with pytest.raises(FetchError, match=r"non-public address (127\.0\.0\.1|::1) at connection"):
+        asyncio.run(get_with(guarded))
+    assert server.requests == []
+    allowed = FetchPolicy(allow_private_networks=True, timeout_s=5.0)
+    assert asyncio.run(get_with(allowed)).body == b"inside"
+
+
+def test_the_apps_client_goes_through_a_proxy_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from monitor.app import make_http_client
+
+    with LoopbackServer({"/page": Reply(body=b"via proxy")}) as proxy:
+        for name in ("NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy", "https_proxy"):
+            monkeypatch.delenv(name, raising=False)
+        monkeypatch.setenv("HTTP_PROXY", proxy.url(""))
+        monkeypatch.setenv("http_proxy", proxy.url(""))
+        policy = FetchPolicy(allow_private_networks=True, timeout_s=5.0)
+
+        async def go() -> HttpResponse:
+            async with make_http_client(policy) as client:
+                # Nothing listens on port 9 here: only the proxy can answer.
+                return await fetch(client, "http://127.0.0.1:9/page", policy)
+
+        assert asyncio.run(go()).body == b"via proxy"
+        assert [r.path for r in proxy.requests] == ["/page"]

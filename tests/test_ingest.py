@@ -355,6 +355,24 @@ def test_a_page_429_retry_after_holds_the_page_and_its_host(
     assert all(row.retry_at is None and row.state == "processed" for row in articles(app))
 
 
+def test_held_pages_do_not_wait_out_their_hosts_spacing_first(
+    make_app: Any, http_server: LoopbackServer, clock: Clock
+) -> None:
+    slugs = ["a", "b", "c", "d"]
+    serve_feed(http_server, slugs, clock.now - H)
+    http_server.route("/pages/a.html", Reply(status=503, headers={"Retry-After": "900"}))
+    for slug in slugs[1:]:
+        http_server.route(f"/pages/{slug}.html", Reply(body=page(f"Page {slug}")))
+    app = make_app(fetch={"per_host": 1, "per_host_delay_s": 2.0})
+    runner.poll(app.ctx)
+    started = time.monotonic()
+    report = runner.process(app.ctx)
+    # Three held pages would have waited 2 s each for the host's next slot.
+    assert time.monotonic() - started < 1.5
+    assert (report.processed, report.retrying) == (0, 4)
+    assert page_requests(http_server) == ["/pages/a.html"]
+
+
 def test_a_page_that_times_out_does_not_hold_up_the_batch(
     make_app: Any, http_server: LoopbackServer, clock: Clock
 ) -> None:

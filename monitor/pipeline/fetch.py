@@ -24,7 +24,7 @@ from urllib.parse import urljoin, urlsplit
 import httpcore
 import httpx
 
-from monitor.errors import BlockedURLError, FetchError, TooLargeError
+from monitor.errors import BlockedURLError, FetchError, RetryLaterError, TooLargeError
 from monitor.models import FetchPolicy, HttpResponse, Validators
 
 HTML_ACCEPT = "text/html,application/xhtml+xml;q=0.9,*/*;q=0.5"
@@ -534,6 +534,18 @@ class HostLimiter:
         left = None if until is None else until - self._clock()
         return left if left is not None and left > 0 else None
 
+    def raise_if_held(self, url: str) -> None:
+        """Raise RetryLaterError, without a request, while the host's Retry-After lasts;
+        `slot` does so too once a page's turn comes (before the host's spacing)."""
+        left = self.held(url)
+        if left is not None:
+            raise RetryLaterError(
+                f"not requested: the host asked to wait (Retry-After), {left:.0f}s left;"
+                " retried after that",
+                url=url,
+                retry_after_s=left,
+            )
+
     @asynccontextmanager
     async def slot(self, url: str) -> AsyncIterator[None]:
         host = host_key(url)
@@ -541,6 +553,7 @@ class HostLimiter:
         self._users[host] = self._users.get(host, 0) + 1
         try:
             async with semaphore:
+                self.raise_if_held(url)  # before waiting out the host's spacing
                 await self._space_out(host)
                 async with self._global:
                     yield
@@ -604,8 +617,8 @@ class GuardedBackend(httpcore.AsyncNetworkBackend):
                 return await self._inner.connect_tcp(
                     address, port, timeout, local_address, socket_options
                 )
-            except httpcore.ConnectError as exc:
-                error = exc
+            except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
+                error = exc  # the next address (IPv6 unreachable, IPv4 fine: a common case)
         assert error is not None
         raise error
 
@@ -645,6 +658,29 @@ def guarded_transport(
     return transport
 
 
+class _TrackedStream(httpx.AsyncByteStream):
+    """A response body that calls `done` once when it is closed."""
+
+    def __init__(
+        self, stream: httpx.SyncByteStream | httpx.AsyncByteStream, done: Callable[[], None]
+    ):
+        assert isinstance(stream, httpx.AsyncByteStream)
+        self._stream = stream
+        self._done: Callable[[], None] | None = done
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        async for chunk in self._stream:
+            yield chunk
+
+    async def aclose(self) -> None:
+        try:
+            await self._stream.aclose()
+        finally:
+            done, self._done = self._done, None
+            if done is not None:
+                done()
+
+
 class PerOriginTransport(httpx.AsyncBaseTransport):
     """One connection pool per origin (scheme, host, port), made by `make` on first use.
 
@@ -654,22 +690,64 @@ class PerOriginTransport(httpx.AsyncBaseTransport):
     connections `fetch.per_host` allows. `make` should share one SSL context between pools.
     """
 
-    def __init__(self, make: Callable[[], httpx.AsyncBaseTransport]) -> None:
+    def __init__(
+        self, make: Callable[[], httpx.AsyncBaseTransport], *, max_idle_pools: int = 64
+    ) -> None:
         self._make = make
+        self._max_idle = max_idle_pools
+        # origin -> pool, least recently used first; and the requests each has in flight
         self._pools: dict[tuple[str, str, int | None], httpx.AsyncBaseTransport] = {}
+        self._busy: dict[tuple[str, str, int | None], int] = {}
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         url = request.url
         key = (url.scheme, url.host, url.port)
-        pool = self._pools.get(key)
+        pool = self._pools.pop(key, None)
         if pool is None:
-            pool = self._pools[key] = self._make()
-        return await pool.handle_async_request(request)
+            pool = self._make()
+            await self._close_idle()
+        self._pools[key] = pool  # now the most recently used
+        self._busy[key] = self._busy.get(key, 0) + 1
+
+        def done() -> None:  # the response closed: the pool may be closed once idle
+            if key in self._busy:
+                self._busy[key] -= 1
+
+        try:
+            response = await pool.handle_async_request(request)
+        except BaseException:
+            done()
+            raise
+        return httpx.Response(
+            response.status_code,
+            headers=response.headers,
+            stream=_TrackedStream(response.stream, done),
+            extensions=response.extensions,
+        )
+
+    async def _close_idle(self) -> None:
+        """Close the least recently used pools with nothing in flight beyond
+        `max_idle_pools`: a pass over thousands of hosts keeps no socket per host."""
+        idle = [k for k in self._pools if not self._busy.get(k)]
+        for key in idle[: max(0, len(idle) - self._max_idle)]:
+            pool = self._pools.pop(key)
+            self._busy.pop(key, None)
+            await pool.aclose()
+
+    @property
+    def pools(self) -> int:
+        return len(self._pools)
 
     async def aclose(self) -> None:
-        pools, self._pools = list(self._pools.values()), {}
-        for pool in pools:
-            await pool.aclose()
+        pools, self._pools, self._busy = list(self._pools.values()), {}, {}
+        errors = []
+        for pool in pools:  # every pool, even after one fails to close
+            try:
+                await pool.aclose()
+            except Exception as exc:  # re-raised below, after the rest are closed
+                errors.append(exc)
+        if errors:
+            raise errors[0]
 
 
 def host_key(url: str) -> str:

@@ -260,13 +260,14 @@ async def _fetch_pages(
         async def one(p: _Pending) -> _Outcome:
             policy = policies.get(p.source, ctx.policy)
             try:
+                limiter.raise_if_held(p.url)  # and again in slot(), when its turn comes
                 async with limiter.slot(p.url):
-                    _check_held(limiter, p.url)
                     await _check_robots(ctx, client, limiter, p.url, policy)
                     resp = await fetch.fetch(client, p.url, policy, accept=fetch.HTML_ACCEPT)
             except StageError as exc:
                 if isinstance(exc, FetchError) and exc.retry_after_s is not None:
-                    limiter.hold(p.url, exc.retry_after_s)  # 429/503 with Retry-After
+                    # 429/503 with Retry-After: the host that answered so (after redirects)
+                    limiter.hold(exc.url or p.url, exc.retry_after_s)
                 outcome = _Outcome(p, error=exc)
             else:
                 html = fetch.decode_html(resp.body, resp.headers.get("content-type"))
@@ -276,18 +277,6 @@ async def _fetch_pages(
             return outcome
 
         return list(await asyncio.gather(*(one(p) for p in pending)))
-
-
-def _check_held(limiter: fetch.HostLimiter, url: str) -> None:
-    """Raise RetryLaterError, without a request, while the host's Retry-After lasts."""
-    left = limiter.held(url)
-    if left is not None:
-        raise RetryLaterError(
-            f"not requested: the host asked to wait (Retry-After), {left:.0f}s left;"
-            " retried after that",
-            url=url,
-            retry_after_s=left,
-        )
 
 
 async def _check_robots(
