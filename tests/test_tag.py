@@ -48,7 +48,8 @@ def ids(tagger: Tagger, text: str) -> set[str]:
 
 # --- the seed corpus ---------------------------------------------------------------------
 
-EXPECTATIONS = sorted(EXPECTED.glob("*.json"))
+EXPECTATIONS = sorted(p for p in EXPECTED.glob("*.json") if not p.name.endswith(".spellings.json"))
+SPELLINGS = sorted(EXPECTED.glob("*.spellings.json"))
 
 
 @pytest.mark.parametrize("expectation", EXPECTATIONS, ids=[p.stem for p in EXPECTATIONS])
@@ -208,6 +209,9 @@ CASES = [
         {"harakat-hezbollah-al-nujaba", "kataib-sayyid-al-shuhada"},
         set(),
     ),
+    # A hyphen and a digit after an acronym: a model designation, not the group.
+    ("The KH-11 satellite and Soviet IS-2 tanks", set(), {"kataib-hezbollah", "islamic-state"}),
+    ("KH-affiliated fighters", {"kataib-hezbollah"}, set()),
 ]
 
 
@@ -439,7 +443,8 @@ def reference_acronyms(tagger: Tagger, text: str, aliases: list[Any]) -> list[An
             whole = not (i and text[i - 1].isalnum()) and (
                 not after[:1].isalnum() or (after[:1] == "s" and not after[1:].isalnum())
             )
-            if whole and not reference_shouted(text, i, end, listed):
+            designation = re.match(r"[-‐‑]\d", text[end : end + 2]) is not None
+            if whole and not designation and not reference_shouted(text, i, end, listed):
                 found.append((i, end, -1, -1, payload))
             i = text.find(acro, i + 1)
     kept: list[Any] = []

@@ -16,7 +16,8 @@ Rules
     mention's span covers the name, not the prefix.
   * Acronyms (KH, PMF, IRGC, IS) match case-sensitively on the original text, whole words, a
     trailing `s` allowed (PMUs); not when a neighbouring word is itself in capitals (3+
-    letters, not an acronym of the list) — that is a shouted headline ("WHAT IS NEXT").
+    letters, not an acronym of the list) — that is a shouted headline ("WHAT IS NEXT") —
+    nor when a hyphen and a digit follow: a model designation (KH-11, IS-2).
   * Longest match wins: overlapping shorter matches are dropped, so Kataib Hezbollah is not
     also Hezbollah and the Center for a New American Security is not also the United States.
   * Ambiguous aliases (bare surnames, common words: Badr, Sadr, Quds) count only when the same
@@ -380,6 +381,7 @@ class Tagger:
             if (
                 not (i and text[i - 1].isalnum())
                 and (not after[:1].isalnum() or (after[:1] == "s" and not after[1:].isalnum()))
+                and not _designation(after)
                 and not self._shouted(text, i, end)
             ):
                 _, payload, single = self._acronyms[key]
@@ -467,6 +469,11 @@ def _in_longer_name(text: str, start: int, end: int) -> bool:
         return False
     word = before.group(1)
     return not (word.rstrip(".").lower() in _NOT_NAME_PARTS or word.endswith(("'s", "’s")))
+
+
+def _designation(after: str) -> bool:
+    """Do the two chars after an acronym make it a model designation (KH-11, IS-2, F-16)?"""
+    return len(after) == 2 and after[0] in "-‐‑" and after[1].isdigit()
 
 
 def _mention(text: str, start: int, end: int) -> Mention:
