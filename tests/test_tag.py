@@ -68,6 +68,33 @@ def test_seed_article_f1(tagger: Tagger, expectation: Path) -> None:
     assert not got & set(spec.get("absent", ())), "a confusable was tagged"
 
 
+@pytest.mark.parametrize("spellings", SPELLINGS, ids=[p.name.split(".")[0] for p in SPELLINGS])
+def test_every_seed_spelling_is_tagged_as_its_entity(tagger: Tagger, spellings: Path) -> None:
+    """Each distinct spelling an article uses for a listed actor (the fixture was written by
+    reading the article: tests/fixtures/seed/*.spellings.json) is found, at one of its
+    occurrences at least, as a mention of that actor."""
+    spec = json.loads(spellings.read_text(encoding="utf-8"))
+    article = SEEDS / spec["article"]
+    if not article.exists():
+        pytest.skip(f"seed corpus not found at {SEEDS} (set MONITOR_SEED_CORPUS)")
+    text = article.read_text(encoding="utf-8")
+    found = {h.id: h.mentions for h in tagger.tag(text)}
+    known = {e.id for e in tagger.entities}
+    missed = []
+    for surface, entity_id in spec["spellings"]:
+        assert entity_id in known, entity_id
+        places = [(m.start(), m.end()) for m in re.finditer(re.escape(surface), text)]
+        assert places, f"{surface!r} is not in {spec['article']}"
+        if not any(m.start < e and s < m.end for s, e in places for m in found.get(entity_id, ())):
+            missed.append((surface, entity_id))
+    assert missed == []
+    assert len(spec["spellings"]) >= 20
+
+
+def test_every_seed_has_a_spelling_fixture() -> None:
+    assert [p.name.split(".")[0] for p in SPELLINGS] == [p.stem for p in EXPECTATIONS]
+
+
 @pytest.mark.parametrize("expectation", EXPECTATIONS, ids=[p.stem for p in EXPECTATIONS])
 def test_seed_offsets_round_trip(tagger: Tagger, expectation: Path) -> None:
     article = SEEDS / f"{expectation.stem}.txt"
