@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from monitor import config as configmod
 from monitor.config import Settings
@@ -608,12 +608,15 @@ def render_format(content: DigestContent, fmt: str) -> str:
 
 
 def entity_candidates(app: App) -> list[dict[str, Any]]:
-    """Names near actor words (leader of, militia, Abu …) in processed originals, not listed yet."""
+    """Names near actor words (leader of, militia, Abu …) in matched originals (a watchlist
+    matched them), not listed yet; first and last seen by published (else found) time."""
+    when = func.coalesce(ArticleRow.published_at, ArticleRow.discovered_at)
+    matched = select(MatchRow.article_id).where(MatchRow.article_id == ArticleRow.id).exists()
     with app.db.session() as s:
         rows = s.execute(
-            select(ArticleRow.title, ArticleRow.text, ArticleRow.processed_at)
-            .where(ArticleRow.state == "processed", ArticleRow.duplicate_of_id.is_(None))
-            .order_by(ArticleRow.processed_at)
+            select(ArticleRow.title, ArticleRow.text, when)
+            .where(ArticleRow.state == "processed", ArticleRow.duplicate_of_id.is_(None), matched)
+            .order_by(when)
         ).all()
     docs = [(runner.document_text(t, x), when) for t, x, when in rows]
     return [

@@ -68,6 +68,8 @@ def test_sorted_by_count_then_name_and_limited(tagger: Tagger) -> None:
         "The group's leader, Qais al-Khazali, spoke; Muqtada al-Sadr, head of the movement, too.",
         # a known ambiguous spelling the tagger did not license here is not "new"
         "Sadr, the leader, said nothing.",
+        # sects and peoples are no actors; "regional Shi'ite" is not "al Shi'ite"
+        "Shiite militia leaders and Sunni tribal leaders met regional Shi'ite militias.",
     ],
 )
 def test_negatives(tagger: Tagger, text: str) -> None:

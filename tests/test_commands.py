@@ -292,13 +292,21 @@ def test_entities_candidates_from_stored_articles(
         "The group's spokesman, Abu Turab al-Husseini, said more would follow. "
         "Kataib Hezbollah denied any role in the rockets fired at Baghdad airport."
     )
+    unmatched = (  # no watchlist matches it: its names are not proposed
+        "A new militia called Liwa Ahrar al-Qalam appeared. Its leader, Abu Hadi al-Nasri, spoke."
+    )
     f = tmp_path / "c.jsonl"
-    f.write_text(json.dumps({"url": "https://example.org/c", "title": "Claim", "text": text * 2}))
+    records = [
+        {"url": "https://example.org/c", "title": "Claim", "text": text * 2},
+        {"url": "https://example.org/d", "title": "Other", "text": unmatched * 2},
+    ]
+    f.write_text("\n".join(json.dumps(r) for r in records))
     assert run(capsys, "--config", str(config), "import", str(f))[0] == 0
     code, out, _ = run(capsys, "--config", str(config), "entities", "candidates")
     assert code == 0
     assert "Saraya Awliya al-Dam" in out and "Abu Turab al-Husseini" in out
     assert "Kataib Hezbollah" not in out  # already in the list
+    assert "Ahrar" not in out and "al-Nasri" not in out  # in an article no watchlist matched
 
 
 def test_process_reextract_uses_stored_html(

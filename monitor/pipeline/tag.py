@@ -636,7 +636,7 @@ class Candidate:
 # A capitalised word, optionally with an attached article (al-Dam) or inner hyphens; a name
 # is a run of them, joined by at most one particle (bin, abu, of ...; not "of the", which
 # more often links a person to an organisation).
-_CAP = r"(?:(?:al|el|ad|an|ar|as|ash|at|az)[-‐‑ ])?[A-Z][\w'’]*(?:[-‐‑][A-Za-z][\w'’]*)*"
+_CAP = r"(?:\b(?:al|el|ad|an|ar|as|ash|at|az)[-‐‑ ])?[A-Z][\w'’]*(?:[-‐‑][A-Za-z][\w'’]*)*"
 _NAME = re.compile(rf"{_CAP}(?:[ \t]+(?:(?:bin|ibn|bint|of|wa|ul|al|el|abu|abi)[ \t]+)?{_CAP})*")
 # Words that stand before a name without being part of it; cue words among them still count.
 _LEADING = _wordset(
@@ -658,6 +658,16 @@ _CUE_PHRASES = ("head of", "leader of", "secretary general", "founder of", "comm
 # Name openings that are themselves actor cues: kunya, and Arabic words for armed units.
 _CUE_OPENINGS = _wordset("abu abou saraya kataib kata'ib liwa liwaa jaish jaysh harakat asaib")
 _SENTENCE_END = re.compile(r"[.!?]\s|\n")
+# A "name" made only of these words is no actor: sects and peoples, and capitalised words
+# that open sentences.
+_NOT_ACTOR = _wordset(
+    "shiite shiites shi'ite shi'ites shia shias sunni sunnis sunnite kurd kurds kurdish arab "
+    "arabs arabic muslim muslims christian christians western westerners islamist islamists "
+    "jihadist jihadists persian turkmen yazidi yazidis some many most several other others "
+    "both each such could would should might must can will be is are was were they we it "
+    "there here this that these those what who why how where military defense defence "
+    "secretary"
+)
 
 
 def find_candidates(
@@ -711,6 +721,8 @@ def _names(tagger: Tagger, text: str) -> Iterable[tuple[str, str, str, bool]]:
             start = plain.index(words[0], start) + len(words[0])
             words.pop(0)
         if not words or (len(words) == 1 and len(words[0]) < 4):
+            continue
+        if all(w.lower().replace("’", "'") in _NOT_ACTOR for w in words):
             continue
         surface = " ".join(words)
         key = fold(surface)
