@@ -239,6 +239,13 @@ CASES = [
     # A hyphen and a digit after an acronym: a model designation, not the group.
     ("The KH-11 satellite and Soviet IS-2 tanks", set(), {"kataib-hezbollah", "islamic-state"}),
     ("KH-affiliated fighters", {"kataib-hezbollah"}, set()),
+    # Words in a link are no mentions.
+    (
+        "See https://example.com/iraq/kataib-hezbollah-attack and www.iran.example/x",
+        set(),
+        {"iraq", "kataib-hezbollah", "iran"},
+    ),
+    ("Iraq (https://example.com/iraq) said", {"iraq"}, set()),
 ]
 
 
@@ -417,6 +424,9 @@ def reference_tag(tagger: Tagger, automaton: ahocorasick.Automaton, text: str) -
     """The tagger's rules done plainly and slowly: per-char offsets from fold_with_offsets,
     one pass of the automaton, every acronym found by search, overlaps settled longest first,
     then each match credited in text order."""
+    text = re.sub(
+        r"(?i)(?:\b[a-z][a-z0-9+.-]*://|\bwww\.)[^\s<>\"]+", lambda m: " " * len(m[0]), text
+    )
     folded, origin = fold_with_offsets(text)
     s = "".join(c if c.isalnum() else " " for c in folded) + " "
     aliases = []

@@ -18,6 +18,7 @@ Rules
     trailing `s` allowed (PMUs); not when a neighbouring word is itself in capitals (3+
     letters, not an acronym of the list) — that is a shouted headline ("WHAT IS NEXT") —
     nor when a hyphen and a digit follow: a model designation (KH-11, IS-2).
+  * Nothing inside a URL (http://..., www....) is a mention: its slugs name no one.
   * Longest match wins: overlapping shorter matches are dropped, so Kataib Hezbollah is not
     also Hezbollah and the Center for a New American Security is not also the United States.
   * Ambiguous aliases (bare surnames, common words: Badr, Sadr, Quds) count only when the same
@@ -243,6 +244,8 @@ class Tagger:
 
     def tag(self, text: str) -> tuple[EntityHit, ...]:
         """Entities named in `text`, by mention count (desc) then id."""
+        if "://" in text or "www." in text:
+            text = _without_urls(text)
         ft = fold_words(text)
         s = ft.text + " "  # every key ends with a space; s[-1] is the one before s[0]
         acronyms = self._acronym_hits(text) if self._acronym_automaton else []
@@ -471,6 +474,15 @@ def _in_longer_name(text: str, start: int, end: int) -> bool:
         return False
     word = before.group(1)
     return not (word.rstrip(".").lower() in _NOT_NAME_PARTS or word.endswith(("'s", "’s")))
+
+
+_URL = re.compile(r"(?:\b[a-z][a-z0-9+.-]*://|\bwww\.)[^\s<>\"]+", re.IGNORECASE)
+
+
+def _without_urls(text: str) -> str:
+    """`text` with each URL blanked out (spaces, so offsets stay): words in a link's path
+    (/iraq-militia-attack) are no mentions."""
+    return _URL.sub(lambda m: " " * len(m.group()), text)
 
 
 def _designation(after: str) -> bool:
