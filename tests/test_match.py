@@ -258,6 +258,25 @@ def test_match(query: str, doc: str, expected: tuple[str, ...] | None) -> None:
     assert compile_query(query).match(DOCS[doc]) == _expect(expected)
 
 
+@pytest.mark.parametrize(
+    ("query", "text", "surfaces"),
+    [
+        ('"al-Muhandis"', "Abu Mahdi el-Muhandis was killed", ("el-Muhandis",)),
+        ('"al-Muhandis"', "Muhandis was killed", ("Muhandis",)),
+        ("al-Muhandis", "the al Muhandis network", ("al Muhandis",)),
+        ('"Asaib Ahl al-Haq"', "the Asaib Ahl el-Haq group", ("Asaib Ahl el-Haq",)),
+        ('"Asaib Ahl al-Haq"', "the Asaib Ahl Haq group", ("Asaib Ahl Haq",)),
+        ('"al-Muhandis"', "the Muhandisin and al-Mu", None),
+        ('"al"', "al and el", ("al",)),  # a lone article is a word like any other
+    ],
+)
+def test_the_arabic_article_may_be_al_el_or_absent(
+    query: str, text: str, surfaces: tuple[str, ...] | None
+) -> None:
+    got = compile_query(query).match(MatchDoc(title="", text=text, source=""))
+    assert got == _expect(surfaces)
+
+
 def test_prepared_doc_gives_the_same_answers() -> None:
     prepared = {name: prepare(d) for name, d in DOCS.items()}
     for query, doc, expected in CASES:

@@ -29,7 +29,9 @@ Terms:
   may only end a word; in a phrase it may end the last word: `"drone strike*"`.
 - `"United States"` matches the words in order, next to each other. Punctuation and
   hyphens between them do not matter ("al-Muhandis" == "al Muhandis"), and an unquoted
-  hyphenated word is a phrase (`pro-Iran`). Curly quotes work too.
+  hyphenated word is a phrase (`pro-Iran`). Curly quotes work too. An Arabic article
+  `al`/`el` before a word may be either or absent, as in the tagger: `"al-Muhandis"`
+  finds al-Muhandis, el-Muhandis and Muhandis.
 - `a NEAR/n b` matches when a and b occur in the same field, in either order, with at most
   n other words between them (`NEAR/0`: side by side). Its sides are words, phrases,
   NEARs, or parenthesised ORs of those: `(drone OR rocket*) NEAR/5 (base OR embassy)`.
@@ -330,9 +332,21 @@ class _TextTerm(_SpanNode):
     label: str
     words: tuple[_Word, ...]
     fields: tuple[str, ...]
+    variants: tuple[tuple[_Word, ...], ...] = ()  # the Arabic-article spellings (see below)
 
     def spans(self, doc: PreparedDoc) -> list[_Span]:
-        return doc.find(self.words, self.fields)
+        if not self.variants:
+            return doc.find(self.words, self.fields)
+        found = list(doc.find(self.words, self.fields))
+        for words in self.variants:
+            found += doc.find(words, self.fields)
+        # "al-Muhandis" also holds the shorter "Muhandis": keep the outermost spans only.
+        found.sort(key=lambda s: (s.field, s.first, -s.last))
+        kept: list[_Span] = []
+        for span in found:
+            if not (kept and kept[-1].field == span.field and span.last <= kept[-1].last):
+                kept.append(span)
+        return kept
 
     def labels(self, positive: bool) -> Iterator[str]:
         if positive:
@@ -623,7 +637,7 @@ class _Builder:
             raise self.error(f"{str(tok)!r} has no letters or digits to search for", tok.column)
         words[-1] = replace(words[-1], prefix=prefix)
         label = raw.strip() if quoted else str(tok)
-        return _TextTerm(label, tuple(words), _TEXT_SCOPES[scope])
+        return _TextTerm(label, tuple(words), _TEXT_SCOPES[scope], _article_variants(words))
 
     def set_term(self, kind: str, value: str, prefix: bool, column: int | None) -> _Node:
         sep, other = ("-", "_") if kind == "entity" else ("_", "-")
@@ -631,6 +645,30 @@ class _Builder:
         if not value:
             raise self.error(f"{kind}: needs a value", column)
         return _SetTerm(kind, value, prefix)
+
+
+_LATIN_ARTICLES = ("al", "el")
+MAX_ARTICLE_VARIANTS = 16
+
+
+def _article_variants(words: list[_Word]) -> tuple[tuple[_Word, ...], ...]:
+    """The other spellings of a term under the tagger's Arabic-article rule: each `al`/`el`
+    before another word may be either, or absent ("al-Muhandis" also finds el-Muhandis and
+    Muhandis; "Asaib Ahl al-Haq" finds Asaib Ahl el-Haq)."""
+    slots = [
+        [w, replace(w, text="el" if w.text == "al" else "al"), None]
+        if w.text in _LATIN_ARTICLES and i + 1 < len(words)
+        else [w]
+        for i, w in enumerate(words)
+    ]
+    if all(len(s) == 1 for s in slots):
+        return ()
+    out: dict[tuple[_Word, ...], None] = {}
+    for combo in itertools.islice(itertools.product(*slots), MAX_ARTICLE_VARIANTS):
+        kept = tuple(w for w in combo if w is not None)
+        if kept and kept != tuple(words):
+            out[kept] = None
+    return tuple(out)
 
 
 def _query_words(body: str) -> list[_Word]:
