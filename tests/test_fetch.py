@@ -749,14 +749,17 @@ def test_robots_rules_parse_once_for_allow_and_crawl_delay() -> None:
 # --- one connection pool per origin ---------------------------------------------------------
 
 
+class ClosingTransport(httpx.AsyncHTTPTransport):
+    """A real transport that records being closed."""
+
+    closed = False
+
+    async def aclose(self) -> None:
+        self.closed = True
+        await super().aclose()
+
+
 def test_per_origin_transport_keeps_one_pool_per_origin() -> None:
-    class ClosingTransport(httpx.AsyncHTTPTransport):
-        closed = False
-
-        async def aclose(self) -> None:
-            self.closed = True
-            await super().aclose()
-
     made: list[ClosingTransport] = []
 
     def make() -> httpx.AsyncBaseTransport:
@@ -834,18 +837,11 @@ def test_the_guarded_backend_connects_to_the_address_it_checked(server: Loopback
 
 
 def test_per_origin_transport_closes_idle_pools_beyond_its_cap_never_a_busy_one() -> None:
-    made: dict[int, Any] = {}
-
-    class ClosingTransport(httpx.AsyncHTTPTransport):
-        closed = False
-
-        async def aclose(self) -> None:
-            self.closed = True
-            await super().aclose()
+    made: list[ClosingTransport] = []
 
     def make() -> httpx.AsyncBaseTransport:
-        made[len(made)] = ClosingTransport()
-        return made[len(made) - 1]
+        made.append(ClosingTransport())
+        return made[-1]
 
     servers = [LoopbackServer({"/": Reply(body=b"x" * 5000)}) for _ in range(4)]
     for s in servers:

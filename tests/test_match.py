@@ -266,6 +266,7 @@ def test_match(query: str, doc: str, expected: tuple[str, ...] | None) -> None:
         ("al-Muhandis", "the al Muhandis network", ("al Muhandis",)),
         ('"Asaib Ahl al-Haq"', "the Asaib Ahl el-Haq group", ("Asaib Ahl el-Haq",)),
         ('"Asaib Ahl al-Haq"', "the Asaib Ahl Haq group", ("Asaib Ahl Haq",)),
+        ('"as-Sadr"', "Moqtada al-Sadr spoke", ("al-Sadr",)),  # sun-letter form, as tagged
         ('"al-Muhandis"', "the Muhandisin and al-Mu", None),
         ('"al"', "al and el", ("al",)),  # a lone article is a word like any other
     ],

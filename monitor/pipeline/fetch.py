@@ -534,9 +534,8 @@ class HostLimiter:
         left = None if until is None else until - self._clock()
         return left if left is not None and left > 0 else None
 
-    def raise_if_held(self, url: str) -> None:
-        """Raise RetryLaterError, without a request, while the host's Retry-After lasts;
-        `slot` does so too once a page's turn comes (before the host's spacing)."""
+    def _raise_if_held(self, url: str) -> None:
+        """Raise RetryLaterError, without a request, while the host's Retry-After lasts."""
         left = self.held(url)
         if left is not None:
             raise RetryLaterError(
@@ -548,12 +547,13 @@ class HostLimiter:
 
     @asynccontextmanager
     async def slot(self, url: str) -> AsyncIterator[None]:
+        self._raise_if_held(url)  # held: no queueing behind the host's other pages
         host = host_key(url)
         semaphore = self._hosts.setdefault(host, asyncio.Semaphore(self._per_host))
         self._users[host] = self._users.get(host, 0) + 1
         try:
             async with semaphore:
-                self.raise_if_held(url)  # before waiting out the host's spacing
+                self._raise_if_held(url)  # held while this page waited: skip the spacing
                 await self._space_out(host)
                 async with self._global:
                     yield

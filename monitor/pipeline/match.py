@@ -63,7 +63,7 @@ from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedTok
 
 from monitor.errors import QueryError
 from monitor.models import MatchDoc, QueryMatch
-from monitor.pipeline.normalize import fold_text
+from monitor.pipeline.normalize import article_slots, fold_text
 
 __all__ = ["PreparedDoc", "Query", "compile_query", "prepare"]
 
@@ -647,25 +647,23 @@ class _Builder:
         return _SetTerm(kind, value, prefix)
 
 
-_LATIN_ARTICLES = ("al", "el")
 MAX_ARTICLE_VARIANTS = 16
 
 
 def _article_variants(words: list[_Word]) -> tuple[tuple[_Word, ...], ...]:
-    """The other spellings of a term under the tagger's Arabic-article rule: each `al`/`el`
-    before another word may be either, or absent ("al-Muhandis" also finds el-Muhandis and
-    Muhandis; "Asaib Ahl al-Haq" finds Asaib Ahl el-Haq)."""
-    slots = [
-        [w, replace(w, text="el" if w.text == "al" else "al"), None]
-        if w.text in _LATIN_ARTICLES and i + 1 < len(words)
-        else [w]
-        for i, w in enumerate(words)
-    ]
+    """The other spellings of a term under the tagger's Arabic-article rule
+    (`normalize.article_slots`): "al-Muhandis" also finds el-Muhandis and Muhandis, "as-Sadr"
+    al-Sadr; "Asaib Ahl al-Haq" finds Asaib Ahl el-Haq."""
+    slots = article_slots([w.text for w in words])
     if all(len(s) == 1 for s in slots):
         return ()
     out: dict[tuple[_Word, ...], None] = {}
     for combo in itertools.islice(itertools.product(*slots), MAX_ARTICLE_VARIANTS):
-        kept = tuple(w for w in combo if w is not None)
+        kept = tuple(
+            w if form == w.text else replace(w, text=form)
+            for w, form in zip(words, combo, strict=True)
+            if form is not None
+        )
         if kept and kept != tuple(words):
             out[kept] = None
     return tuple(out)

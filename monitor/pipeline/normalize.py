@@ -11,6 +11,7 @@ import itertools
 import re
 import unicodedata
 from bisect import bisect_right
+from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import accumulate, compress, count
 from operator import add
@@ -494,3 +495,26 @@ def fold(text: str) -> str:
 def original_span(origin: list[int], start: int, end: int) -> tuple[int, int]:
     """Map a folded span [start, end) back to the original text's [start, end)."""
     return origin[start], origin[end - 1] + 1
+
+
+# --- the Arabic article in Latin script -----------------------------------------------------
+
+_ARTICLES = frozenset({"al", "el"})
+_SUN_LETTERS = ("th", "dh", "sh", "t", "d", "r", "z", "s", "n")  # transliterated, longest first
+_SUN_FORMS = frozenset("a" + s for s in _SUN_LETTERS)
+
+
+def article_slots(tokens: Sequence[str]) -> list[tuple[str | None, ...]]:
+    """Per folded word, the spellings it may take under the Arabic-article rule, shared by
+    the tagger and the query language: an article before another word (al, el, or a
+    sun-letter form: as-Sadr, ash-Shuhada, an-Nujaba) may be al, el, absent (None) or the
+    next word's sun-letter form; any other word is only itself."""
+    slots: list[tuple[str | None, ...]] = []
+    for i, tok in enumerate(tokens):
+        nxt = tokens[i + 1] if i + 1 < len(tokens) else ""
+        if nxt and (tok in _ARTICLES or (tok in _SUN_FORMS and nxt.startswith(tok[1:]))):
+            sun = next((s for s in _SUN_LETTERS if nxt.startswith(s)), None)
+            slots.append(("al", "el", None, "a" + sun) if sun else ("al", "el", None))
+        else:
+            slots.append((tok,))
+    return slots

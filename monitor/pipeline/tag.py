@@ -64,14 +64,11 @@ from operator import sub
 import ahocorasick_rs
 
 from monitor.models import Entity, EntityHit, Mention
-from monitor.pipeline.normalize import FoldedText, fold, fold_words, words_only
+from monitor.pipeline.normalize import FoldedText, article_slots, fold, fold_words, words_only
 
 CONTEXT_WINDOW = 10  # words on each side of an ambiguous alias
 MAX_VARIANTS = 64  # per alias, from the article rules
 
-_ARTICLES = {"al", "el"}
-_SUN_LETTERS = ("th", "dh", "sh", "t", "d", "r", "z", "s", "n")  # transliterated, longest first
-_SUN_FORMS = {"a" + s for s in _SUN_LETTERS}
 _AR_PREFIXES = frozenset(
     {"و", "ف", "ب", "ل", "ك", "ال", "وال", "فال", "بال", "كال", "لل", "ولل", "فلل"}
     | {"وب", "ول", "فب", "فل", "وك", "فك", "وبال", "وكال", "فبال"}
@@ -103,19 +100,8 @@ def _is_arabic(ch: str) -> bool:
 def article_variants(folded: str) -> set[str]:
     """All spellings of a folded alias under the Arabic-article rules (itself included)."""
     tokens = folded.split(" ")
-    slots: list[list[str | None]] = []
-    for i, tok in enumerate(tokens):
-        nxt = tokens[i + 1] if i + 1 < len(tokens) else ""
-        if nxt and (tok in _ARTICLES or (tok in _SUN_FORMS and nxt.startswith(tok[1:]))):
-            sun = next((s for s in _SUN_LETTERS if nxt.startswith(s)), None)
-            forms: list[str | None] = ["al", "el", None]
-            if sun:
-                forms.append("a" + sun)
-            slots.append(forms)
-        else:
-            slots.append([tok])
     out: set[str] = set()
-    for combo in itertools.islice(itertools.product(*slots), MAX_VARIANTS):
+    for combo in itertools.islice(itertools.product(*article_slots(tokens)), MAX_VARIANTS):
         words = [w for w in combo if w]
         if words:
             out.add(" ".join(words))
@@ -476,12 +462,13 @@ def _in_longer_name(text: str, start: int, end: int) -> bool:
     return not (word.rstrip(".").lower() in _NOT_NAME_PARTS or word.endswith(("'s", "’s")))
 
 
-_URL_END = re.compile(r"[^\s<>\"]*")
+_URL_STOP = re.compile(r"[\s<>\"]")
 
 
 def _url_end(text: str, i: int) -> int:
-    m = _URL_END.match(text, i)
-    return m.end() if m else i
+    """Where the URL found at `i` ends: the next space, <, > or quote, else the text's end."""
+    m = _URL_STOP.search(text, i)
+    return m.start() if m else len(text)
 
 
 _SCHEME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789+.-")
@@ -685,11 +672,9 @@ class Candidate:
 _CAP = r"(?:\b(?:al|el|ad|an|ar|as|ash|at|az)[-‐‑ ])?[A-Z][\w'’]*(?:[-‐‑][A-Za-z][\w'’]*)*"
 _NAME = re.compile(rf"{_CAP}(?:[ \t]+(?:(?:bin|ibn|bint|of|wa|ul|al|el|abu|abi)[ \t]+)?{_CAP})*")
 # Words that stand before a name without being part of it; cue words among them still count.
-_LEADING = _wordset(
-    "the a an in on at by for from with as but and or if when while after before during "
-    "this that these those his her their its our mr mrs ms dr gen col lt maj sgt capt cmdr "
-    "president minister prime general colonel commander chief leader spokesman spokeswoman "
-    "sheikh shaykh sayyid cleric militia group movement brigade brigades battalion "
+_LEADING = _NOT_NAME_PARTS | _wordset(
+    "during this these those his her their its our cmdr prime spokeswoman "
+    "militia group movement brigade brigades battalion "
     "former new senior top deputy iraqi iranian "
     "according meanwhile however yesterday today monday tuesday wednesday thursday friday "
     "saturday sunday january february march april may june july august september october "

@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 import httpx
@@ -62,6 +62,11 @@ class Context:
     keep_html_days: int = 30  # raw HTML older than this is dropped at the end of `process`
     robots: fetch.RobotsCache | None = None  # None: robots.txt not consulted for pages
     dedup: dedup.DedupParams = field(default_factory=dedup.DedupParams)
+
+    def policy_for(self, user_agent: str | None) -> FetchPolicy:
+        """The fetch policy of a source: its own User-Agent (sources[].user_agent), if any,
+        for its feed, its pages and the robots.txt rules read for them."""
+        return replace(self.policy, user_agent=user_agent) if user_agent else self.policy
 
 
 @dataclass

@@ -13,7 +13,7 @@ from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from monitor.errors import FeedError, StageError
-from monitor.models import FeedEntry, FetchPolicy, HttpResponse, ParsedFeed, Validators
+from monitor.models import FeedEntry, HttpResponse, ParsedFeed, Validators
 from monitor.pipeline import backoff, dedup, feeds, fetch
 from monitor.pipeline.runner.context import Context, PollReport, SourceSpec, log
 from monitor.storage.schema import ArticleRow, SourceRow
@@ -106,9 +106,7 @@ async def _fetch_feeds(
     async with ctx.http_client() as client:
 
         async def one(spec: SourceSpec, validators: Validators) -> HttpResponse | StageError:
-            policy = ctx.policy
-            if spec.user_agent:
-                policy = FetchPolicy(**{**policy.__dict__, "user_agent": spec.user_agent})
+            policy = ctx.policy_for(spec.user_agent)
             try:
                 async with limiter.slot(spec.url):
                     return await fetch.fetch(

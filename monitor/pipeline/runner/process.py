@@ -15,7 +15,7 @@ import json
 import os
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -250,18 +250,13 @@ async def _fetch_pages(
     on_done: Callable[[_Outcome], None] | None = None,
 ) -> list[_Outcome]:
     limiter = fetch.HostLimiter(ctx.policy)
-    # A source's own User-Agent (sources[].user_agent) fetches its pages and is the one its
-    # hosts' robots.txt rules are read for.
-    policies = {
-        s.name: replace(ctx.policy, user_agent=s.user_agent) for s in ctx.sources if s.user_agent
-    }
+    policies = {s.name: ctx.policy_for(s.user_agent) for s in ctx.sources}
     async with ctx.http_client() as client:
 
         async def one(p: _Pending) -> _Outcome:
             policy = policies.get(p.source, ctx.policy)
             try:
-                limiter.raise_if_held(p.url)  # and again in slot(), when its turn comes
-                async with limiter.slot(p.url):
+                async with limiter.slot(p.url):  # raises RetryLaterError while held
                     await _check_robots(ctx, client, limiter, p.url, policy)
                     resp = await fetch.fetch(client, p.url, policy, accept=fetch.HTML_ACCEPT)
             except StageError as exc:

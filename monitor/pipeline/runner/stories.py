@@ -454,33 +454,33 @@ def reindex_article(
 
     `old` is (text, time, stored hits) before the change: the rows that text made — sketch,
     LSH buckets, story keys, recomputed with the current dedup code and deleted by primary
-    key — go. When only the time changed, they come back as they were (at the new time) if
-    the article had any: an exact copy's group relies on its original's rows. When the text
-    changed, `sig` and `keys` of the new text come in, unless another article has the same
-    text (its group's original carries the index, as when it was first stored). The
-    article's links and stories are kept (`reextract`'s rule). Rows made by an older version
-    of the dedup code, whose keys the current one computes differently, stay behind.
+    key — go. When only the time changed, only the story keys move to the new time (the
+    sketch and buckets stay), if the article had any: an exact copy's group relies on its
+    original's rows. When the text changed, `sig` and `keys` of the new text come in,
+    unless another article has the same text (its group's original carries the index, as
+    when it was first stored). The article's links and stories are kept (`reextract`'s
+    rule). Rows made by an older version of the dedup code, whose keys the current one
+    computes differently, stay behind.
     """
     p = ctx.dedup
     old_text, old_at, old_hits = old
-    old_sig = dedup.signature(old_text, p) if old_text else None
-    old_keys = dedup.article_story_keys(row.title, old_text, old_hits, p) if old_text else ()
     s.flush()
-    was_indexed = (
-        _HAS_SIGNATURE.scalar(s, {"id": row.id}) is not None
-        or _HAS_STORY_KEY.scalar(s, {"key": dedup.ANY_KEY, "at": old_at, "id": row.id}) is not None
-    )
+    old_keys = dedup.article_story_keys(row.title, old_text, old_hits, p) if old_text else ()
+    old_key_rows = [{"key": k, "at": old_at, "article_id": row.id} for k in dict.fromkeys(old_keys)]
+    if row.text == old_text:  # the time alone moved: sketch and buckets stay, keys follow
+        # An indexed article carries ANY_KEY, the first of its keys; an exact copy none.
+        if not old_key_rows or _HAS_STORY_KEY.scalar(s, old_key_rows[0]) is None:
+            return
+        _DELETE_STORY_KEYS.execute(s, old_key_rows)
+        _index_article(s, row, None, keys, _article_time(row))
+        return
+    old_sig = dedup.signature(old_text, p) if old_text else None
     _DELETE_SIGNATURE.execute(s, [{"article_id": row.id}])
     if old_sig is not None:
         _DELETE_BANDS.execute(s, [{"bucket": k, "article_id": row.id} for k in old_sig.band_keys])
-    if old_keys:
-        _DELETE_STORY_KEYS.execute(
-            s, [{"key": k, "at": old_at, "article_id": row.id} for k in dict.fromkeys(old_keys)]
-        )
-    if row.text == old_text:
-        if was_indexed:
-            _index_article(s, row, sig, keys, _article_time(row))
-    elif _SAME_TEXT.scalar(s, {"hash": row.text_hash, "me": row.id}) is None:
+    if old_key_rows:
+        _DELETE_STORY_KEYS.execute(s, old_key_rows)
+    if _SAME_TEXT.scalar(s, {"hash": row.text_hash, "me": row.id}) is None:
         _index_article(s, row, sig, keys, _article_time(row))
 
 
@@ -515,14 +515,11 @@ _DELETE_STORY_KEYS = Prepared(
         StoryKeyRow.article_id == bindparam("article_id"),
     )
 )
-_HAS_SIGNATURE = Prepared(
-    select(SignatureRow.article_id).where(SignatureRow.article_id == bindparam("id"))
-)
 _HAS_STORY_KEY = Prepared(
     select(StoryKeyRow.article_id).where(
         StoryKeyRow.key == bindparam("key"),
         StoryKeyRow.at == bindparam("at"),
-        StoryKeyRow.article_id == bindparam("id"),
+        StoryKeyRow.article_id == bindparam("article_id"),
     )
 )
 _SAME_TEXT = Prepared(
