@@ -1,24 +1,35 @@
 #!/usr/bin/env python3
 # ruff: noqa: E501 -- the page templates below are HTML, one element per line
-"""Build the bundled demo corpus (`monitor/demo/corpus/`) from the five seed articles.
+"""Build the bundled demo corpus (`monitor/demo/corpus/`) from the articles in `scripts/demo_articles/`.
 
-    python scripts/build_demo_corpus.py [--seeds DIR] [--out DIR]
+    python scripts/build_demo_corpus.py [--out DIR]
 
-Each seed (plain text: header lines, then paragraphs) is wrapped in a realistic news page
-from one of three fictional outlets, each with its own markup: site header and menu, a
-cookie-consent banner, breadcrumbs, the headline in <h1>, byline and <time>, the paragraphs
-inside <article>, related stories, reader comments and a footer -- the boilerplate a real
-extractor has to strip. One seed is published a second time by another outlet (same text,
-different boilerplate) so the pipeline's duplicate detection has a copy to link.
+The five articles are invented news and analysis about Iraq's militias and US-Iran tensions,
+written for this demo (names, places and past events are real; the events reported, the
+quotations and the people quoted are not). Each one is a plain-text file in
+`scripts/demo_articles/`: paragraphs separated by blank lines (a paragraph may wrap over
+several lines), and a little markup --
+
+    ## Subhead                           an <h2>
+    [figure] Caption text || Credit      a figure with its caption (the credit is optional)
+    [note] Text                          an italic note (editor's note, correction, bio)
+    [anchor text](URL)                   an inline link; a URL starting with / is in the corpus
+
+Each article is wrapped in a realistic news page from one of three fictional outlets, each with
+its own markup: site header and menu, a cookie-consent banner, breadcrumbs, the headline in
+<h1>, byline and <time>, the paragraphs inside <article>, related stories, reader comments and
+a footer -- the boilerplate a real extractor has to strip. One article is published a second
+time by another outlet (same text, different boilerplate, a syndication note) so the
+pipeline's duplicate detection has a copy to link. Titles, deks, bylines, related links and
+comments are in SPECS below.
 
 Two feeds list the six pages: `feeds/world.xml` (RSS 2.0) and `feeds/analysis.xml` (Atom).
 Every absolute link to the corpus itself is written `{{BASE_URL}}/...`; the demo server
 (`monitor.demo.server.CorpusServer`) substitutes its real `http://127.0.0.1:PORT` at serve
-time. `manifest.json` records each page's slug, title, outlet, feed and duplicate relation.
+time. `manifest.json` records each page's slug, title, outlet, feed, source text and
+duplicate relation.
 
-The output is deterministic: re-running on the same seeds rewrites identical files. Which
-seed lines are the body, headings, captions or junk is spelled out per seed in SPECS below,
-because the seeds are scraped text with different preambles and tails.
+The output is deterministic: re-running on the same articles rewrites identical files.
 """
 
 from __future__ import annotations
@@ -29,18 +40,18 @@ import json
 import re
 import shutil
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from email.utils import format_datetime
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-DEFAULT_SEEDS = Path("/work/shared/seed-corpus")
+ARTICLES = Path(__file__).resolve().parent / "demo_articles"
 DEFAULT_OUT = REPO / "monitor" / "demo" / "corpus"
 BASE = "{{BASE_URL}}"
 
 
-# --- what each seed is ------------------------------------------------------------------------
+# --- what each page is ------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -60,10 +71,10 @@ class Link:
 
 @dataclass(frozen=True)
 class Spec:
-    """One page: which seed, where its body lies, and how to present it."""
+    """One page: which article text, and how and where it is published."""
 
     slug: str
-    seed: str
+    text: str  # file name in scripts/demo_articles/
     outlet: str
     feed: str  # "world" (RSS) or "analysis" (Atom)
     guid: str
@@ -71,334 +82,304 @@ class Spec:
     author: str
     published: str  # ISO 8601 with offset
     section: str
-    body: tuple[int, int]  # 1-based inclusive line range of the article in the seed
-    kinds: dict[int, str] = field(default_factory=dict)  # line -> h2 | figure | skip | note
     dek: str = ""
-    footnotes: tuple[int, int] | None = None  # lines holding "[n] URL" inline-link targets
     related: tuple[Link, ...] = ()
     comments: tuple[Comment, ...] = ()
     comments_closed: bool = False
     tags: tuple[str, ...] = ()
     duplicate_of: str | None = None
     syndication_note: str = ""
-    date_source: str = "seed"  # "seed" when the seed states the date, else "inferred"
 
 
 def page_url(slug: str) -> str:
     return f"{BASE}/pages/{slug}.html"
 
 
-SLUG_WAPO = "expanding-us-role-in-iraq-strains-awkward-alliance-with-iran"
-SLUG_FLASH = "flash-point-between-america-and-iran-could-be-iraqs-militias"
-SLUG_ALIGNED = "us-and-iran-aligned-in-iraq-against-islamic-state"
-SLUG_POINTS = "three-points-in-dynamic-of-us-iraq-iran-relations"
-SLUG_COALITION = "coalition-of-one-iran-leads-own-fight-against-islamic-state"
-SLUG_COALITION_COPY = "republished-coalition-of-one-iran-leads-own-fight"
+SLUG_ERBIL = "erbil-drone-attack-tests-final-phase-of-us-drawdown"
+SLUG_AFTER = "how-iraqs-militias-learned-to-live-without-soleimani"
+SLUG_LAW = "iraq-militia-law-vote-delayed-as-us-weighs-sanctions"
+SLUG_FUTURES = "three-futures-for-iraqs-armed-factions"
+SLUG_BORDER = "iraqs-western-border-militias-guard-corridor-to-nowhere"
+SLUG_BORDER_COPY = "republished-iraqs-western-border-militias-guard-corridor"
+
+TITLE_BORDER = "On Iraq's Western Border, Militias Guard a Corridor to Nowhere"
 
 SPECS: tuple[Spec, ...] = (
     Spec(
-        slug=SLUG_WAPO,
-        seed="000_e0c75502fd1a1903.txt",
+        slug=SLUG_ERBIL,
+        text=f"{SLUG_ERBIL}.txt",
         outlet="meridian",
         feed="world",
-        guid="meridian-post:world:2015-08-08:us-iran-awkward-alliance",
-        title="Expanding U.S. role in Iraq strains awkward alliance with Iran",
-        author="Missy Ryan",
-        published="2015-08-08T18:42:00-04:00",
-        section="National Security",
-        body=(12, 86),
-        kinds={86: "note"},
-        dek="Shiite militias backed by Tehran and U.S. forces share a battlefield against the "
-        "Islamic State -- and a long history of bloodshed.",
-        footnotes=(88, 100),
+        guid="meridian-post:world:2026-10-14:erbil-drone-attack",
+        title="Drone attack near Erbil tests final phase of U.S. drawdown in Iraq",
+        author="Clara Whitfield",
+        published="2026-10-14T16:25:00-04:00",
+        section="Middle East",
+        dek="No one was hurt when a drone hit a compound used by American advisers, but officials "
+        "suspect Iran-aligned factions are testing how Washington will respond as its last "
+        "troops prepare to leave.",
         related=(
             Link(
-                "Iraqi militia leader says U.S. not serious about fighting Islamic State",
-                "http://news.yahoo.com/iraqi-militia-leader-says-u-not-serious-fighting-203150214--spt.html",
-                "Reuters, 28 July 2015",
+                "How Iraq's militias learned to live without Soleimani",
+                page_url(SLUG_AFTER),
+                "Levant Ledger",
             ),
             Link(
-                "The U.S. and Iran are aligned in Iraq against the Islamic State",
-                page_url(SLUG_ALIGNED),
+                "Kurdish region braces for the end of the coalition mission",
+                f"{BASE}/meridian/world/kurdish-region-coalition-mission-ends.html",
             ),
             Link(
-                "Coalition Of One: Iran Leads Own Fight Against Islamic State",
-                page_url(SLUG_COALITION),
-            ),
-            Link(
-                "U.S. weighs new base in Anbar as Ramadi offensive looms",
-                f"{BASE}/meridian/world/anbar-base-ramadi-offensive.html",
+                "Explainer: who is still in Iraq, and until when?",
+                f"{BASE}/meridian/world/explainer-us-troops-iraq-timeline.html",
             ),
         ),
         comments=(
             Comment(
-                "R. Haddad",
-                "2015-08-08T20:11:00-04:00",
-                "Anyone who served in Baghdad in 2007 remembers what these groups did. "
-                "'Awkward' is a generous word for it.",
+                "G. Aldana",
+                "2026-10-14T18:02:00-04:00",
+                "An empty warehouse, no claim, a blurry launch video. Everyone involved seems "
+                "to want deniability more than damage.",
             ),
             Comment(
-                "sam_in_ohio",
-                "2015-08-08T21:37:00-04:00",
-                "Good reporting. The Taqaddum detail is the part nobody talks about.",
+                "northern_reader",
+                "2026-10-14T19:40:00-04:00",
+                "Erbil gets hit every time someone in Baghdad or Tehran wants to send a signal. "
+                "The city deserves better air defense than a departing garrison.",
                 replies=(
                     Comment(
                         "Meridian reader",
-                        "2015-08-09T07:02:00-04:00",
-                        "Agreed -- and it will come up again once Ramadi starts.",
+                        "2026-10-15T06:15:00-04:00",
+                        "The Kurdish government has been asking for exactly that for years.",
                     ),
                 ),
             ),
             Comment(
-                "L. Okafor",
-                "2015-08-09T09:48:00-04:00",
-                "The question is what happens the day after the Islamic State is gone.",
+                "P. Lindgren",
+                "2026-10-15T08:31:00-04:00",
+                "Worth remembering how close things came after the Jordan attack in 2024.",
             ),
         ),
-        tags=("Iraq", "Iran", "Islamic State", "Kataib Hezbollah", "Pentagon"),
+        tags=("Iraq", "Erbil", "Kataib Hezbollah", "Drones", "Pentagon"),
     ),
     Spec(
-        slug=SLUG_FLASH,
-        seed="001_c1443c2718b58639.txt",
+        slug=SLUG_AFTER,
+        text=f"{SLUG_AFTER}.txt",
         outlet="ledger",
         feed="analysis",
-        guid="tag:levantledger.example,2019-05-09:/analysis/iraq-militias-flash-point",
-        title="The Flash Point Between America and Iran Could Be Iraq's Militias",
-        author="Levant Ledger staff",
-        published="2019-05-09T14:05:00+00:00",
-        section="Security",
-        body=(3, 67),
-        kinds={3: "figure", 5: "skip", 7: "skip", 17: "skip", 19: "skip", 21: "skip"},
-        dek="U.S. troops and Iran-backed fighters had an alliance of sorts in the anti-ISIS "
-        "campaign. With Washington and Tehran at odds, could they turn on each other?",
+        guid="tag:levantledger.example,2026-09-22:/analysis/militias-after-soleimani",
+        title="How Iraq's militias learned to live without Soleimani",
+        author="Tariq Nasser",
+        published="2026-09-22T09:30:00+00:00",
+        section="Analysis",
+        dek="The 2020 strike that killed Qasem Soleimani and Abu Mahdi al-Muhandis was meant to "
+        "break Iran's network in Iraq. The factions it left behind are richer, more divided and "
+        "harder to steer.",
         related=(
             Link(
-                "US Official: We May Cut Support for Iraq If New Government Seats Pro-Iran "
-                "Politicians",
-                f"{BASE}/ledger/politics/us-support-iraq-new-government.html",
+                "Jurf al-Sakhar: the town Iraq's government cannot enter",
+                f"{BASE}/ledger/security/jurf-al-sakhar-closed-town.html",
             ),
             Link(
-                "Trump's Latest Warning to Iran Didn't Come out of Nowhere",
-                f"{BASE}/ledger/analysis/trump-latest-warning-to-iran.html",
+                "Who pays the Popular Mobilization Forces?",
+                f"{BASE}/ledger/analysis/who-pays-the-pmf.html",
             ),
             Link(
-                "ISIS Never Went Away in Iraq", f"{BASE}/ledger/security/isis-never-went-away.html"
-            ),
-            Link(
-                "Coalition Of One: Iran Leads Own Fight Against Islamic State",
-                page_url(SLUG_COALITION),
+                "Three Futures for Iraq's Armed Factions After the Coalition Leaves",
+                page_url(SLUG_FUTURES),
             ),
         ),
         comments=(
             Comment(
-                "Dana K.",
-                "2019-05-09T16:20:00+00:00",
-                "The flag on the radio tower anecdote says more than any think-tank paper.",
+                "Hussein A.",
+                "2026-09-22T11:05:00+00:00",
+                "The line about the referee is right. Nobody in Baghdad has that role now, "
+                "not even the Iranians.",
             ),
             Comment(
-                "Former 101st",
-                "2019-05-09T18:02:00+00:00",
-                "Was at Qayyarah in 2016. Can confirm the blast walls, and the mood.",
+                "m.keane",
+                "2026-09-22T14:48:00+00:00",
+                "A company named after al-Muhandis winning state contracts tells you most of "
+                "what you need to know about where the PMF is heading.",
             ),
         ),
-        tags=("Iraq", "Iran", "Popular Mobilization Forces", "IRGC"),
-        date_source="inferred",
+        tags=("Iraq", "Iran", "Popular Mobilization Forces", "Quds Force"),
     ),
     Spec(
-        slug=SLUG_ALIGNED,
-        seed="002_8af32c62d6c01960.txt",
+        slug=SLUG_LAW,
+        text=f"{SLUG_LAW}.txt",
         outlet="meridian",
         feed="world",
-        guid="meridian-post:world:2014-12-27:us-iran-aligned-iraq",
-        title="The U.S. and Iran are aligned in Iraq against the Islamic State",
+        guid="meridian-post:world:2026-11-03:pmf-law-vote-delayed",
+        title="Iraqi vote on militia law delayed as Washington weighs new sanctions",
         author="Meridian Post staff",
-        published="2014-12-27T11:30:00-05:00",
-        section="Middle East",
-        body=(2, 11),
-        dek="Tehran has sent advisers, elite units and more than $1 billion in military aid; "
-        "Washington watches the militias warily.",
+        published="2026-11-03T12:10:00-05:00",
+        section="World",
+        dek="Lawmakers shelved a bill on the future of the Popular Mobilization Forces for the "
+        "third time this year after U.S. officials warned of consequences for Iraq's banks.",
         related=(
             Link(
-                "Expanding U.S. role in Iraq strains awkward alliance with Iran",
-                page_url(SLUG_WAPO),
+                "Drone attack near Erbil tests final phase of U.S. drawdown in Iraq",
+                page_url(SLUG_ERBIL),
             ),
             Link(
-                "Quds Force commander becomes face of Iran's Iraq campaign",
-                f"{BASE}/meridian/world/quds-force-commander-iraq.html",
+                "Iraq's dollar squeeze, explained in four charts",
+                f"{BASE}/meridian/business/iraq-dollar-squeeze-charts.html",
             ),
             Link(
-                "Shiite volunteer force rivals size of Iraq's army",
-                f"{BASE}/meridian/world/shiite-volunteer-force.html",
+                "Treasury adds Iraqi exchange houses to sanctions list",
+                f"{BASE}/meridian/national-security/treasury-iraqi-exchange-houses.html",
+                "From the archive",
             ),
         ),
         comments=(
             Comment(
-                "J. Petrossian",
-                "2014-12-27T13:05:00-05:00",
-                "'For now' is doing a lot of work in that headline.",
+                "S. Demir",
+                "2026-11-03T14:22:00-05:00",
+                "Third delay this year. At some point postponing is the policy.",
             ),
             Comment(
-                "MarkT",
-                "2014-12-27T15:44:00-05:00",
-                "A dozen militias funded by Iraqi oil. That is the story of the next decade.",
+                "oilman_tx",
+                "2026-11-03T16:09:00-05:00",
+                "The New York Fed account is the only lever that ever seems to move Baghdad. "
+                "Odd that it gets so little attention here.",
             ),
         ),
-        tags=("Iraq", "Iran", "Quds Force"),
-        date_source="inferred",
+        tags=("Iraq", "Popular Mobilization Forces", "Sanctions", "State Department"),
     ),
     Spec(
-        slug=SLUG_POINTS,
-        seed="003_680dd0db58cbb6ab.txt",
+        slug=SLUG_FUTURES,
+        text=f"{SLUG_FUTURES}.txt",
         outlet="frontline",
         feed="analysis",
-        guid="tag:frontlinepolicy.example,2020-03-27:/2020/03/three-points-us-iraq-iran",
-        title="3 Different Points in Dynamic of US-Iraq-Iran Relations",
-        author="Frontline Policy Review editors",
-        published="2020-03-27T21:10:00+00:00",
+        guid="tag:frontlinepolicy.example,2026-10-28:/2026/10/three-futures-armed-factions",
+        title="Three Futures for Iraq's Armed Factions After the Coalition Leaves",
+        author="Amira Salloum",
+        published="2026-10-28T21:00:00+00:00",
         section="Analysis",
-        body=(5, 204),
-        kinds={
-            5: "h2",
-            96: "h2",
-            166: "h2",
-            9: "note",
-            98: "note",
-            168: "note",
-            11: "skip",
-            12: "figure",
-            36: "skip",
-            37: "figure",
-            69: "skip",
-            70: "figure",
-            140: "skip",
-            142: "skip",
-            144: "figure",
-        },
+        dek="Absorption, attrition or spillover: what to watch once the last U.S. advisers are "
+        "gone.",
         related=(
+            Link(TITLE_BORDER, page_url(SLUG_BORDER_COPY)),
             Link(
-                "Coalition Of One: Iran Leads Own Fight Against Islamic State",
-                page_url(SLUG_COALITION_COPY),
+                "The PMF law, clause by clause",
+                f"{BASE}/frontline/2026/09/pmf-law-clause-by-clause/",
             ),
             Link(
-                "Kataib Hezbollah after Soleimani: what changes",
-                f"{BASE}/frontline/2020/01/kataib-hezbollah-after-soleimani.html",
-            ),
-            Link(
-                "Iraq's parliament votes to expel foreign troops",
-                f"{BASE}/frontline/2020/01/iraq-parliament-foreign-troops.html",
+                "Najaf's quiet veto",
+                f"{BASE}/frontline/2026/06/najaf-quiet-veto/",
             ),
         ),
         comments=(
             Comment(
-                "Hamid",
-                "2020-03-28T06:40:00+00:00",
-                "Useful to have the three pieces side by side. The Crisis Group proposal "
-                "is the only one with an exit ramp.",
+                "Rashid",
+                "2026-10-29T06:40:00+00:00",
+                "Scenario one is already here in all but name. The law would only make it "
+                "official.",
             ),
             Comment(
-                "policywonk",
-                "2020-03-28T11:15:00+00:00",
-                "General White's memo deserves more attention than it got.",
+                "policy_student",
+                "2026-10-29T10:12:00+00:00",
+                "The point about younger commanders growing up inside the PMF bureaucracy "
+                "deserves its own essay.",
             ),
             Comment(
-                "E. Lindqvist",
-                "2020-03-29T08:03:00+00:00",
-                "Coronavirus makes all of these calculations even less predictable.",
+                "E. Varga",
+                "2026-10-30T08:55:00+00:00",
+                "I would give scenario three more weight than the author does. The factions "
+                "bargain, yes, but they have never refused Tehran outright.",
             ),
         ),
-        tags=("Iraq", "Iran", "Kataib Hezbollah", "Pentagon", "Crisis Group"),
+        tags=("Iraq", "Iran", "Kataib Hezbollah", "Asaib Ahl al-Haq", "Scenarios"),
     ),
     Spec(
-        slug=SLUG_COALITION,
-        seed="004_4047ee32e6c629f4.txt",
+        slug=SLUG_BORDER,
+        text=f"{SLUG_BORDER}.txt",
         outlet="ledger",
         feed="world",
-        guid="tag:levantledger.example,2014-09-17:/world/coalition-of-one",
-        title="Coalition Of One: Iran Leads Own Fight Against Islamic State",
-        author="Charles Recknagel",
-        published="2014-09-17T13:00:00+00:00",
+        guid="tag:levantledger.example,2026-11-18:/world/al-qaim-corridor",
+        title=TITLE_BORDER,
+        author="Elias Marouf",
+        published="2026-11-18T07:45:00+00:00",
         section="World",
-        body=(5, 49),
-        kinds={21: "h2", 35: "h2"},
+        dek="Since the fall of Bashar al-Assad, the desert route that carried Iranian supplies "
+        "into Syria has gone quiet. The armed groups posted along it have not left.",
         related=(
             Link(
-                "The U.S. and Iran are aligned in Iraq against the Islamic State",
-                page_url(SLUG_ALIGNED),
+                "How Iraq's militias learned to live without Soleimani",
+                page_url(SLUG_AFTER),
             ),
             Link(
-                "Amerli siege lifted after two months",
-                f"{BASE}/ledger/world/amerli-siege-lifted.html",
+                "Albu Kamal after Assad: a border town changes hands",
+                f"{BASE}/ledger/world/albu-kamal-after-assad.html",
             ),
             Link(
-                "Paris conference sets out anti-IS coalition",
-                f"{BASE}/ledger/world/paris-conference-coalition.html",
+                "Islamic State cells regroup in the Anbar desert, officials say",
+                f"{BASE}/ledger/security/islamic-state-anbar-desert.html",
             ),
         ),
         comments=(
             Comment(
-                "Nadia R.",
-                "2014-09-17T15:30:00+00:00",
-                "So two coalitions fighting the same enemy and pretending not to see each "
-                "other. What could go wrong.",
+                "Noor H.",
+                "2026-11-18T10:30:00+00:00",
+                "My family is from the valley. The part about the fees at the checkpoints is "
+                "exactly right, and nobody in Baghdad wants to hear it.",
             ),
             Comment(
-                "T. Moreau",
-                "2014-09-17T19:12:00+00:00",
-                "Amerli is the test case. Worth reading alongside the Syria angle.",
+                "J. Brandt",
+                "2026-11-18T13:02:00+00:00",
+                "The mural detail is wonderful. Spelling aside, it says everything about who "
+                "the town is supposed to remember.",
             ),
         ),
-        tags=("Iran", "Iraq", "Syria", "Islamic State", "Hizballah"),
-        date_source="inferred",
+        tags=("Iraq", "Syria", "Anbar", "Popular Mobilization Forces", "Islamic State"),
     ),
     Spec(
-        slug=SLUG_COALITION_COPY,
-        seed="004_4047ee32e6c629f4.txt",
+        slug=SLUG_BORDER_COPY,
+        text=f"{SLUG_BORDER}.txt",
         outlet="frontline",
         feed="analysis",
-        guid="tag:frontlinepolicy.example,2014-09-18:/2014/09/coalition-of-one",
-        title="Coalition Of One: Iran Leads Own Fight Against Islamic State",
-        author="Charles Recknagel",
-        published="2014-09-18T08:20:00+00:00",
+        guid="tag:frontlinepolicy.example,2026-11-19:/2026/11/corridor-to-nowhere",
+        title=TITLE_BORDER,
+        author="Elias Marouf",
+        published="2026-11-19T10:30:00+00:00",
         section="Guest Analysis",
-        body=(5, 49),
-        kinds={21: "h2", 35: "h2"},
         related=(
             Link(
-                "Iran's President Says ISIS Wants To 'Kill Humanity' (video)",
-                f"{BASE}/frontline/video/rouhani-isis-kill-humanity.html",
+                "Three Futures for Iraq's Armed Factions After the Coalition Leaves",
+                page_url(SLUG_FUTURES),
             ),
-            Link("3 Different Points in Dynamic of US-Iraq-Iran Relations", page_url(SLUG_POINTS)),
+            Link(
+                "Photo essay: the Euphrates valley from Hit to Al-Qaim",
+                f"{BASE}/frontline/2026/08/photo-essay-euphrates-valley/",
+            ),
         ),
         comments=(
             Comment(
-                "Mark Brooks",
-                "2014-09-18T10:02:00+00:00",
-                "US domestic politics will not allow for cooperation with Iran regardless "
-                "of the consequences. Damn shame really.",
+                "Dan Whitaker",
+                "2026-11-19T12:14:00+00:00",
+                "Good to see this reporting picked up here. The plans to hand the crossings "
+                "back to the border police are the real news, and nobody seems willing to "
+                "say why they are stuck.",
             ),
             Comment(
-                "reader_ca",
-                "2014-09-18T14:26:00+00:00",
-                "If Iran can handle it, more power to them. it saves other countries money "
-                "and lives. It maybe time for the west to get over their, we can do it "
-                "better attitude.",
+                "reader_in_amman",
+                "2026-11-19T15:37:00+00:00",
+                "The last line is perfect. Everyone in that valley quotes the law when it "
+                "suits them.",
                 replies=(
                     Comment(
                         "Observer",
-                        "2014-09-18T16:51:00+00:00",
-                        "I don’t think the issue is that Iranian victory would "
-                        "raise its profile in the Arab world, but that it would "
-                        "cause the tyrants of the Arab world to freak out.",
+                        "2026-11-19T18:03:00+00:00",
+                        "That is true of most of the region, not only the valley.",
                     ),
                 ),
             ),
         ),
         comments_closed=True,
-        tags=("Iran", "Islamic State", "RFE/RL"),
-        duplicate_of=SLUG_COALITION,
+        tags=("Iraq", "Syria", "Popular Mobilization Forces"),
+        duplicate_of=SLUG_BORDER,
         syndication_note="This article first appeared in the Levant Ledger and is republished "
         "with permission. Mirrored from the Levant Ledger.",
-        date_source="inferred",
     ),
 )
 
@@ -436,51 +417,39 @@ OUTLETS = {
 }
 
 
-# --- reading the seeds ------------------------------------------------------------------------
+# --- reading the articles ---------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
 class Block:
     kind: str  # p | h2 | figure | note
-    text: str
+    text: str  # may hold [anchor](url) links
     credit: str = ""
 
 
-_FOOTNOTE = re.compile(r"^\[(\d+)\]\s+(\S+)\s*$")
-_MARKER = re.compile(r"(\S+) \[(\d+)\]")
+_LINK = re.compile(r"\[([^\]]+)\]\(([^)\s]+)\)")
 
 
-def read_blocks(spec: Spec, lines: Sequence[str]) -> tuple[list[Block], dict[str, str]]:
-    """The article's blocks in order, and the footnote targets for inline links."""
-    notes: dict[str, str] = {}
-    if spec.footnotes:
-        for line in lines[spec.footnotes[0] - 1 : spec.footnotes[1]]:
-            m = _FOOTNOTE.match(line.strip())
-            if m:
-                notes[m.group(1)] = m.group(2)
+def read_blocks(path: Path) -> list[Block]:
+    """The article's blocks in order: blank lines separate them, wrapped lines are joined."""
     blocks: list[Block] = []
-    first, last = spec.body
-    for number in range(first, last + 1):
-        text = lines[number - 1].strip()
-        kind = spec.kinds.get(number, "p")
-        if not text or kind == "skip":
+    chunks = re.split(r"\n\s*\n", path.read_text(encoding="utf-8"))
+    for chunk in chunks:
+        text = " ".join(line.strip() for line in chunk.strip().splitlines())
+        if not text:
             continue
-        if kind == "figure":
-            caption, credit = split_credit(text)
-            blocks.append(Block("figure", caption, credit))
+        if text.startswith("## "):
+            blocks.append(Block("h2", text[3:].strip()))
+        elif text.startswith("[figure] "):
+            caption, _, credit = text.removeprefix("[figure] ").partition("||")
+            blocks.append(Block("figure", caption.strip(), credit.strip()))
+        elif text.startswith("[note] "):
+            blocks.append(Block("note", text.removeprefix("[note] ").strip()))
         else:
-            blocks.append(Block(kind, text))
-    return blocks, notes
-
-
-def split_credit(text: str) -> tuple[str, str]:
-    if "Credit…" in text:
-        caption, credit = text.split("Credit…", 1)
-        return caption.strip(), credit.strip()
-    m = re.search(r"\s(AP Photo/.+)$", text)
-    if m:
-        return text[: m.start()].strip(), m.group(1).strip()
-    return text, ""
+            blocks.append(Block("p", text))
+    if not any(b.kind == "p" for b in blocks):
+        raise ValueError(f"{path}: no paragraphs")
+    return blocks
 
 
 # --- html helpers -----------------------------------------------------------------------------
@@ -494,19 +463,24 @@ def attr(text: str) -> str:
     return html.escape(text, quote=True)
 
 
-def linkify(text: str, notes: dict[str, str]) -> str:
-    """Escape `text`; turn `word [n]` footnote markers into <a href=...>word</a>."""
+def linkify(text: str) -> str:
+    """Escape `text`; turn `[anchor](url)` into <a href=url>anchor</a> (a leading / is the corpus)."""
     out: list[str] = []
     pos = 0
-    for m in _MARKER.finditer(text):
-        href = notes.get(m.group(2))
-        if href is None:
-            continue
+    for m in _LINK.finditer(text):
+        href = m.group(2)
+        if href.startswith("/"):
+            href = BASE + href
         out.append(esc(text[pos : m.start()]))
         out.append(f'<a href="{attr(href)}">{esc(m.group(1))}</a>')
         pos = m.end()
     out.append(esc(text[pos:]))
     return "".join(out)
+
+
+def plain(text: str) -> str:
+    """`text` without link markup: the anchor text stays."""
+    return _LINK.sub(r"\1", text)
 
 
 def human_date(iso: str) -> str:
@@ -524,23 +498,21 @@ def indent(text: str, spaces: int) -> str:
 
 
 def first_paragraph(blocks: Iterable[Block]) -> str:
-    return next(b.text for b in blocks if b.kind == "p")
+    return plain(next(b.text for b in blocks if b.kind == "p"))
 
 
-def body_html(
-    blocks: Sequence[Block], notes: dict[str, str], *, fig_class: str, ad_every: int, ad_html: str
-) -> str:
+def body_html(blocks: Sequence[Block], *, fig_class: str, ad_every: int, ad_html: str) -> str:
     """The article body; an in-article ad or promo after every `ad_every` paragraphs."""
     parts: list[str] = []
     paragraphs = 0
     for b in blocks:
         if b.kind == "p":
-            parts.append(f"<p>{linkify(b.text, notes)}</p>")
+            parts.append(f"<p>{linkify(b.text)}</p>")
             paragraphs += 1
             if ad_every and paragraphs % ad_every == 0 and paragraphs < len(blocks) - 2:
                 parts.append(ad_html)
         elif b.kind == "note":
-            parts.append(f"<p><em>{esc(b.text)}</em></p>")
+            parts.append(f"<p><em>{linkify(b.text)}</em></p>")
         elif b.kind == "h2":
             parts.append(f"<h2>{esc(b.text)}</h2>")
         elif b.kind == "figure":
@@ -561,7 +533,7 @@ def comment_paras(text: str) -> str:
 # --- template A: The Meridian Post (semantic newspaper, JSON-LD, top cookie banner) ----------
 
 
-def render_meridian(spec: Spec, blocks: Sequence[Block], notes: dict[str, str]) -> str:
+def render_meridian(spec: Spec, blocks: Sequence[Block]) -> str:
     o = OUTLETS["meridian"]
     url = page_url(spec.slug)
     summary = first_paragraph(blocks)
@@ -589,7 +561,7 @@ def render_meridian(spec: Spec, blocks: Sequence[Block], notes: dict[str, str]) 
         '  <div id="div-gpt-ad-inarticle" data-ad-unit="/meridian/world/inarticle"></div>\n'
         "</aside>"
     )
-    body = body_html(blocks, notes, fig_class="article-figure", ad_every=6, ad_html=ad)
+    body = body_html(blocks, fig_class="article-figure", ad_every=6, ad_html=ad)
     related = "\n".join(
         f'        <li><a href="{attr(r.href)}">{esc(r.title)}</a>'
         + (f' <span class="related-note">{esc(r.note)}</span>' if r.note else "")
@@ -743,7 +715,7 @@ def _meridian_comment(c: Comment) -> str:
 # --- template B: Levant Ledger (div soup, bottom cookie bar, related inside article) ---------
 
 
-def render_ledger(spec: Spec, blocks: Sequence[Block], notes: dict[str, str]) -> str:
+def render_ledger(spec: Spec, blocks: Sequence[Block]) -> str:
     o = OUTLETS["ledger"]
     url = page_url(spec.slug)
     summary = first_paragraph(blocks)
@@ -757,7 +729,7 @@ def render_ledger(spec: Spec, blocks: Sequence[Block], notes: dict[str, str]) ->
         f'region. <a href="{BASE}/ledger/newsletters/">Subscribe free</a>\n'
         "</div>"
     )
-    body = body_html(blocks, notes, fig_class="story__image", ad_every=8, ad_html=promo)
+    body = body_html(blocks, fig_class="story__image", ad_every=8, ad_html=promo)
     related = "\n".join(
         f'            <li class="read-more__item"><a href="{attr(r.href)}">{esc(r.title)}</a></li>'
         for r in spec.related
@@ -873,7 +845,7 @@ def render_ledger(spec: Spec, blocks: Sequence[Block], notes: dict[str, str]) ->
   </div>
 </div>
 <div class="cc-window cc-banner" role="dialog" aria-label="cookieconsent">
-  <span class="cc-message">This website uses cookies to enhance user experience and to analyze performance and traffic on our website. <a class="cc-link" href="{BASE}/ledger/privacy/">Learn more</a></span>
+  <span class="cc-message">We use cookies to keep this site running, remember your settings and count how our pages are read. <a class="cc-link" href="{BASE}/ledger/privacy/">Learn more</a></span>
   <div class="cc-compliance"><a class="cc-btn cc-allow" role="button" tabindex="0">Accept Cookies</a> <a class="cc-btn cc-settings" role="button" tabindex="0">Cookie Preferences</a></div>
 </div>
 <script>document.documentElement.className=document.documentElement.className.replace("no-js","js");</script>
@@ -903,7 +875,7 @@ def _ledger_comment(c: Comment) -> str:
 # --- template C: Frontline Policy Review (WordPress blog: entry-content, comment-list) -------
 
 
-def render_frontline(spec: Spec, blocks: Sequence[Block], notes: dict[str, str]) -> str:
+def render_frontline(spec: Spec, blocks: Sequence[Block]) -> str:
     o = OUTLETS["frontline"]
     url = page_url(spec.slug)
     summary = first_paragraph(blocks)
@@ -911,7 +883,7 @@ def render_frontline(spec: Spec, blocks: Sequence[Block], notes: dict[str, str])
         f'        <li class="menu-item"><a href="{BASE}/frontline/{slugify(n)}/">{esc(n)}</a></li>'
         for n in o.nav
     )
-    body = body_html(blocks, notes, fig_class="wp-block-image", ad_every=0, ad_html="")
+    body = body_html(blocks, fig_class="wp-block-image", ad_every=0, ad_html="")
     related = "\n".join(
         f'        <div class="jp-relatedposts-post"><h4 class="jp-relatedposts-post-title">'
         f'<a href="{attr(r.href)}">{esc(r.title)}</a></h4></div>'
@@ -934,7 +906,7 @@ def render_frontline(spec: Spec, blocks: Sequence[Block], notes: dict[str, str])
         else f"""<div id="respond" class="comment-respond">
         <h3 id="reply-title" class="comment-reply-title">Leave a Reply</h3>
         <form action="{BASE}/frontline/wp-comments-post.php" method="post" id="commentform" class="comment-form">
-          <p class="comment-notes">Your email address will not be published. Required fields are marked *</p>
+          <p class="comment-notes">Your email address stays private. Fields marked * must be filled in.</p>
           <p class="comment-form-comment"><label for="comment">Comment</label> <textarea id="comment" name="comment" cols="45" rows="8" required></textarea></p>
           <p class="comment-form-author"><label for="author">Name *</label> <input id="author" name="author" type="text" required></p>
           <p class="comment-form-email"><label for="email">Email *</label> <input id="email" name="email" type="email" required></p>
@@ -1000,8 +972,8 @@ def render_frontline(spec: Spec, blocks: Sequence[Block], notes: dict[str, str])
 {syndication}        <nav class="navigation post-navigation" aria-label="Posts">
           <h2 class="screen-reader-text">Post navigation</h2>
           <div class="nav-links">
-            <div class="nav-previous"><a href="{BASE}/frontline/previous/" rel="prev">Previous post: Iraq's protest movement, six months on</a></div>
-            <div class="nav-next"><a href="{BASE}/frontline/next/" rel="next">Next post: Sanctions and the Iraqi electricity grid</a></div>
+            <div class="nav-previous"><a href="{BASE}/frontline/previous/" rel="prev">Previous post: Najaf's quiet veto</a></div>
+            <div class="nav-next"><a href="{BASE}/frontline/next/" rel="next">Next post: Sanctions and the Iraqi electricity grid, one summer later</a></div>
           </div>
         </nav>
         <div id="jp-relatedposts" class="jp-relatedposts">
@@ -1021,9 +993,9 @@ def render_frontline(spec: Spec, blocks: Sequence[Block], notes: dict[str, str])
       <section class="widget widget_search"><form role="search" method="get" class="search-form" action="{BASE}/frontline/"><label><span class="screen-reader-text">Search for:</span><input type="search" class="search-field" name="s"></label><input type="submit" class="search-submit" value="Search"></form></section>
       <section class="widget widget_recent_entries"><h2 class="widget-title">Recent Posts</h2>
         <ul>
-          <li><a href="{BASE}/frontline/2020/03/iraq-protests/">Iraq's protest movement, six months on</a></li>
-          <li><a href="{BASE}/frontline/2020/03/iraq-electricity/">Sanctions and the Iraqi electricity grid</a></li>
-          <li><a href="{BASE}/frontline/2020/02/pmf-law/">What the PMF law does and does not say</a></li>
+          <li><a href="{BASE}/frontline/2026/11/basra-water-protests/">Basra's water protests, a season on</a></li>
+          <li><a href="{BASE}/frontline/2026/10/iraq-electricity/">Sanctions and the Iraqi electricity grid, one summer later</a></li>
+          <li><a href="{BASE}/frontline/2026/09/pmf-law-clause-by-clause/">The PMF law, clause by clause</a></li>
         </ul>
       </section>
     </aside>
@@ -1139,7 +1111,7 @@ def atom_feed(items: Sequence[tuple[Spec, str]]) -> str:
 # --- main -------------------------------------------------------------------------------------
 
 
-def build(seeds: Path, out: Path) -> list[dict[str, object]]:
+def build(out: Path) -> list[dict[str, object]]:
     pages = out / "pages"
     feeds = out / "feeds"
     for d in (pages, feeds):
@@ -1149,9 +1121,8 @@ def build(seeds: Path, out: Path) -> list[dict[str, object]]:
     manifest: list[dict[str, object]] = []
     by_feed: dict[str, list[tuple[Spec, str]]] = {"world": [], "analysis": []}
     for spec in SPECS:
-        lines = (seeds / spec.seed).read_text(encoding="utf-8").splitlines()
-        blocks, notes = read_blocks(spec, lines)
-        page = RENDERERS[spec.outlet](spec, blocks, notes)
+        blocks = read_blocks(ARTICLES / spec.text)
+        page = RENDERERS[spec.outlet](spec, blocks)
         (pages / f"{spec.slug}.html").write_text(page, encoding="utf-8")
         summary = first_paragraph(blocks)
         by_feed[spec.feed].append((spec, summary))
@@ -1163,10 +1134,9 @@ def build(seeds: Path, out: Path) -> list[dict[str, object]]:
                 "outlet": OUTLETS[spec.outlet].name,
                 "author": spec.author,
                 "published": spec.published,
-                "date_source": spec.date_source,
                 "feed": f"feeds/{spec.feed}.xml",
                 "guid": spec.guid,
-                "seed": spec.seed,
+                "text": (ARTICLES / spec.text).relative_to(REPO).as_posix(),
                 "duplicate_of": spec.duplicate_of,
             }
         )
@@ -1183,10 +1153,9 @@ def build(seeds: Path, out: Path) -> list[dict[str, object]]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--seeds", type=Path, default=DEFAULT_SEEDS, help="seed-corpus folder")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="corpus folder to write")
     args = parser.parse_args(argv)
-    for entry in build(args.seeds, args.out):
+    for entry in build(args.out):
         dup = f"  (copy of {entry['duplicate_of']})" if entry["duplicate_of"] else ""
         print(f"{entry['path']}: {entry['title']} [{entry['outlet']}]{dup}")
     return 0

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import socket
+import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
@@ -15,6 +17,8 @@ import httpx
 import pytest
 
 from monitor.demo.server import CorpusServer, corpus_root
+
+REPO = Path(__file__).resolve().parent.parent
 
 FEEDS = {
     "feeds/world.xml": "application/rss+xml",
@@ -78,7 +82,7 @@ def test_feed_is_served_with_its_type_and_the_base_url_substituted(
 def test_page_is_html_with_canonical_link_pointing_back_at_the_server(
     server: CorpusServer, client: httpx.Client
 ) -> None:
-    slug = "expanding-us-role-in-iraq-strains-awkward-alliance-with-iran"
+    slug = "erbil-drone-attack-tests-final-phase-of-us-drawdown"
     url = server.url(f"pages/{slug}.html")
     response = client.get(url)
     assert response.status_code == 200
@@ -87,10 +91,10 @@ def test_page_is_html_with_canonical_link_pointing_back_at_the_server(
     assert "{{BASE_URL}}" not in page
     assert f'<link rel="canonical" href="{url}">' in page
     assert '<html lang="en">' in page
-    assert '<meta property="og:title" content="Expanding U.S. role in Iraq' in page
+    assert '<meta property="og:title" content="Drone attack near Erbil tests' in page
     assert 'property="og:site_name"' in page and 'property="article:published_time"' in page
-    assert "<h1>Expanding U.S. role in Iraq strains awkward alliance with Iran</h1>" in page
-    assert '<time datetime="2015-08-08T18:42:00-04:00"' in page
+    assert "<h1>Drone attack near Erbil tests final phase of U.S. drawdown in Iraq</h1>" in page
+    assert '<time datetime="2026-10-14T16:25:00-04:00"' in page
 
 
 def test_conditional_get_answers_304(server: CorpusServer, client: httpx.Client) -> None:
@@ -223,7 +227,9 @@ def test_manifest_matches_pages_and_names_one_syndicated_copy() -> None:
     assert original["title"] == copies[0]["title"]
     assert original["outlet"] != copies[0]["outlet"]
     assert original["feed"] != copies[0]["feed"]
-    assert len({p["seed"] for p in pages}) == 5
+    assert len({p["text"] for p in pages}) == 5
+    for page in pages:  # the article texts the pages are built from live in the repository
+        assert (REPO / str(page["text"])).is_file(), page["text"]
 
 
 def test_syndicated_copy_extracts_to_the_same_text_as_its_original(
@@ -262,3 +268,23 @@ def test_corpus_pages_have_the_boilerplate_an_extractor_must_strip() -> None:
 def test_corpus_stays_small() -> None:
     total = sum(p.stat().st_size for p in corpus_root().rglob("*") if p.is_file())
     assert total < 400_000
+
+
+def test_corpus_is_what_the_build_script_writes(tmp_path: Path) -> None:
+    """The committed corpus is current with scripts/demo_articles/ and the build is repeatable."""
+    spec = importlib.util.spec_from_file_location(
+        "build_demo_corpus", REPO / "scripts" / "build_demo_corpus.py"
+    )
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up while the class is built
+    try:
+        spec.loader.exec_module(module)
+        module.build(tmp_path)
+    finally:
+        del sys.modules[spec.name]
+    built = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*") if p.is_file())
+    shipped = sorted(p.relative_to(corpus_root()) for p in corpus_root().rglob("*") if p.is_file())
+    assert built == shipped
+    for rel in built:
+        assert (tmp_path / rel).read_bytes() == (corpus_root() / rel).read_bytes(), rel

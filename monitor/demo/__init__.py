@@ -1,1 +1,1 @@
-"""The offline demo: a bundled corpus built from the seed articles and a loopback server."""
+"""The offline demo: a bundled corpus of articles written for it and a loopback server."""
