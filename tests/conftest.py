@@ -20,7 +20,6 @@ from aiosmtpd.controller import Controller
 from tests.loopback import LoopbackServer
 
 REPO = Path(__file__).resolve().parents[1]
-SEED_CORPUS = Path(os.environ.get("MONITOR_SEED_CORPUS", REPO.parent / "shared" / "seed-corpus"))
 POSTGRES_URL = os.environ.get("MONITOR_TEST_POSTGRES_URL")
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from monitor import cli
-from tests.conftest import REPO, SEED_CORPUS
+from tests.conftest import REPO
 from tests.loopback import LoopbackServer, Reply
 
 ENTITIES = REPO / "config" / "entities.yaml"
@@ -61,11 +61,11 @@ def test_init_writes_a_valid_starter_config(
 def test_tag_files_json_lines(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     a = tmp_path / "a.txt"
     a.write_text(KH_TEXT, encoding="utf-8")
-    seed = SEED_CORPUS / "000_e0c75502fd1a1903.txt"
-    code, out, _ = run(capsys, "tag", "--entities", str(ENTITIES), str(a), str(seed))
+    article = REPO / "tests" / "fixtures" / "dedup" / "harir-drone.original.txt"  # our own text
+    code, out, _ = run(capsys, "tag", "--entities", str(ENTITIES), str(a), str(article))
     assert code == 0
     lines = [json.loads(line) for line in out.splitlines()]
-    assert [line["source"] for line in lines] == [str(a), str(seed)]
+    assert [line["source"] for line in lines] == [str(a), str(article)]
     kh = next(e for e in lines[0]["entities"] if e["id"] == "kataib-hezbollah")
     assert kh["count"] == 1 and kh["mentions"][0]["text"] == "Kata'ib Hizballah"
     m = kh["mentions"][0]

@@ -1,5 +1,5 @@
 """Duplicates and stories: URL identity, MinHash/sketch similarity, and the runner's groups
-on a fixture set (seed articles, their copies, and hard negatives) through real storage."""
+on a fixture set (our own articles, their copies, and hard negatives) through real storage."""
 
 from __future__ import annotations
 
@@ -134,12 +134,12 @@ def test_hard_negatives_are_not_duplicates() -> None:
 
 
 def test_excerpt_detection_is_exact_for_a_true_excerpt() -> None:
-    full = fixture_text(by_kind("pentagon-order", "original"))
+    full = fixture_text(by_kind("pmf-law", "original"))
     paras = [p for p in full.split("\n") if len(p.split()) >= 20]
     for start in (0, 3, 10):  # lead, and middle parts the lead bands cannot see
         part = dedup.signature("\n".join(paras[start : start + 4]), P)
         assert part is not None
-        sim = dedup.compare(sig(by_kind("pentagon-order", "original")), part, P.sketch_size)
+        sim = dedup.compare(sig(by_kind("pmf-law", "original")), part, P.sketch_size)
         assert dedup.undecided(sim, P) or sim.containment == 1.0
         exact = dedup.exact_compare(
             dedup.text_shingles(full, P),
@@ -251,7 +251,7 @@ def clear(app: appmod.App) -> None:
 
 def test_every_processing_order_gives_the_same_original(make_app: Any) -> None:
     kinds = ("original", "syndicated", "excerpt", "earlier-copy")
-    group = [r for r in MANIFEST if r["group"] == "coalition-of-one" and r["kind"] in kinds]
+    group = [r for r in MANIFEST if r["group"] == "airport-memorial" and r["kind"] in kinds]
     assert len(group) == 4
     expected = min(group, key=lambda r: r["published_at"])
     assert expected["kind"] == "earlier-copy"
@@ -267,7 +267,7 @@ def test_every_processing_order_gives_the_same_original(make_app: Any) -> None:
 
 
 def test_index_is_in_the_database_and_survives_a_restart(make_app: Any) -> None:
-    original = by_kind("flash-point", "original")
+    original = by_kind("treasury-fronts", "original")
     first = make_app()
     import_articles(first.ctx, [record(original)])
     with first.db.session() as s:
@@ -275,8 +275,8 @@ def test_index_is_in_the_database_and_survives_a_restart(make_app: Any) -> None:
         assert s.scalar(select(func.count()).select_from(BandRow)) == len(keys) > P.bands
     first.close()
     second = make_app()  # a new process would see the same rows
-    import_articles(second.ctx, [record(by_kind("flash-point", "excerpt"))])
-    got = groups(second, [original, by_kind("flash-point", "excerpt")])
+    import_articles(second.ctx, [record(by_kind("treasury-fronts", "excerpt"))])
+    got = groups(second, [original, by_kind("treasury-fronts", "excerpt")])
     assert len({g[1] for g in got.values()}) == 1
 
 
@@ -296,7 +296,7 @@ def test_story_window_closes(make_app: Any) -> None:
 
 def test_copy_is_kept_and_counted(make_app: Any) -> None:
     app = make_app()
-    recs = [by_kind("pentagon-order", k) for k in ("original", "syndicated", "retitled")]
+    recs = [by_kind("pmf-law", k) for k in ("original", "syndicated", "retitled")]
     report = import_articles(app.ctx, [record(r) for r in recs])
     assert report.processed == 3 and report.duplicates == 2
     with app.db.session() as s:
@@ -342,7 +342,7 @@ def test_page_canonical_links_either_way_round(
 def test_a_signature_computed_elsewhere_links_the_same(make_app: Any, precomputed: bool) -> None:
     """An extraction worker may compute the signature: it pickles, and linking with it (or
     with None, for a text too short) is linking as if the runner had computed it."""
-    original, copy = by_kind("pentagon-order", "original"), by_kind("pentagon-order", "syndicated")
+    original, copy = by_kind("pmf-law", "original"), by_kind("pmf-law", "syndicated")
     app = make_app()
     import_articles(app.ctx, [record(original)])
     text = fixture_text(copy)
@@ -425,7 +425,7 @@ def test_cursor_statements_read_and_fail_as_sqlalchemy_does(make_app: Any) -> No
     """The dedup step's statements run on the DBAPI cursor (`storage.prepared.Prepared`): datetimes
     come back aware, sketches as bytes, and a database error as SQLAlchemy's exception."""
     app = make_app()
-    rec = by_kind("pentagon-order", "original")
+    rec = by_kind("pmf-law", "original")
     import_articles(app.ctx, [record(rec)])
     sketches = Prepared(
         select(SignatureRow.shingles, SignatureRow.sketch).where(

@@ -16,35 +16,37 @@ from monitor import app as appmod
 from monitor import cli
 from monitor.config import load_settings
 from monitor.delivery.mailer import SmtpMailer
-from tests.conftest import REPO, SEED_CORPUS, Clock, SmtpSink
+from tests.conftest import REPO, Clock, SmtpSink
 from tests.loopback import LoopbackServer, Reply
 
+# Our own articles, the dedup fixtures' originals (tests/fixtures/dedup/make_fixtures.py).
+TEXTS = Path(__file__).parent / "fixtures" / "dedup"
 ARTICLES = {
-    # slug: (seed file, title)
-    "awkward-alliance": (
-        "000_e0c75502fd1a1903.txt",
-        "Expanding U.S. role in Iraq strains awkward alliance with Iran",
+    # slug: (text file, title)
+    "harir-drone": (
+        "harir-drone.original.txt",
+        "Drone hits near Harir air base north of Erbil; a group nobody had heard of claims it",
     ),
-    "flash-point": (
-        "001_c1443c2718b58639.txt",
-        "The Flash Point Between America and Iran Could Be Iraq's Militias",
+    "treasury-fronts": (
+        "treasury-fronts.original.txt",
+        "Treasury blacklists Baghdad firms it says bankroll Kataib Hezbollah and Asaib Ahl al-Haq",
     ),
-    "pentagon-order": (
-        "003_680dd0db58cbb6ab.txt",
-        "Pentagon Order to Plan for Escalation in Iraq Meets Warning",
+    "pmf-law": (
+        "pmf-law.original.txt",
+        "Who commands the Hashd? Iraq's parliament fight over the PMF law",
     ),
-    "coalition-of-one": (
-        "004_4047ee32e6c629f4.txt",
-        "Coalition Of One: Iran Leads Own Fight Against Islamic State",
+    "airport-memorial": (
+        "airport-memorial.original.txt",
+        "Thousands gather as factions unveil a memorial on the Baghdad airport road",
     ),
 }
-SYNDICATED = "awkward-alliance-copy"  # the same text as awkward-alliance, another outlet's page
+SYNDICATED = "harir-drone-copy"  # the same text as harir-drone, another outlet's page
 
 
-def page(title: str, seed: str, site: str) -> bytes:
+def page(title: str, name: str, site: str) -> bytes:
     paras = [
         p.strip()
-        for p in (SEED_CORPUS / seed).read_text(encoding="utf-8").split("\n")
+        for p in (TEXTS / name).read_text(encoding="utf-8").split("\n")
         if len(p.strip()) > 60
     ]
     body = "\n".join(f"<p>{html.escape(p)}</p>" for p in paras)
@@ -89,7 +91,7 @@ def site(http_server: LoopbackServer) -> LoopbackServer:
     http_server.route(
         "/wire.xml",
         Reply(
-            body=rss(base, ["awkward-alliance", "flash-point"]),
+            body=rss(base, ["harir-drone", "treasury-fronts"]),
             content_type="application/rss+xml",
             etag='"w1"',
         ),
@@ -97,15 +99,15 @@ def site(http_server: LoopbackServer) -> LoopbackServer:
     http_server.route(
         "/analysis.xml",
         Reply(
-            body=atom(base, ["pentagon-order", "coalition-of-one", SYNDICATED]),
+            body=atom(base, ["pmf-law", "airport-memorial", SYNDICATED]),
             content_type="application/atom+xml",
             last_modified="Mon, 30 Nov 2026 12:00:00 GMT",
         ),
     )
-    for slug, (seed, title) in ARTICLES.items():
-        http_server.route(f"/pages/{slug}.html", Reply(body=page(title, seed, "Wire Daily")))
-    seed, title = ARTICLES["awkward-alliance"]
-    http_server.route(f"/pages/{SYNDICATED}.html", Reply(body=page(title, seed, "Copycat Gazette")))
+    for slug, (name, title) in ARTICLES.items():
+        http_server.route(f"/pages/{slug}.html", Reply(body=page(title, name, "Wire Daily")))
+    name, title = ARTICLES["harir-drone"]
+    http_server.route(f"/pages/{SYNDICATED}.html", Reply(body=page(title, name, "Copycat Gazette")))
     return http_server
 
 
@@ -177,7 +179,7 @@ def test_cycle_delivers_once_and_repolls_with_304(
     text = msg.get_body(preferencelist=("plain",)).get_content()
     html_part = msg.get_body(preferencelist=("html",)).get_content()
     base = site.url("").rstrip("/")
-    for slug in ("awkward-alliance", "flash-point", "pentagon-order", "coalition-of-one"):
+    for slug in ARTICLES:
         assert f"{base}/pages/{slug}.html" in text
         assert f"{base}/pages/{slug}.html" in html_part
     # the syndicated copy is folded into its story, shown as another outlet, not twice
@@ -213,7 +215,7 @@ def test_cli_run_once_then_digest_send(
     records = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert len(records) == 5
     copy = next(r for r in records if r["url"].endswith(f"{SYNDICATED}.html"))
-    original = next(r for r in records if r["url"].endswith("/awkward-alliance.html"))
+    original = next(r for r in records if r["url"].endswith("/harir-drone.html"))
     assert copy["duplicate_of"] == original["url"] and copy["story_id"] == original["story_id"]
     assert {"kataib-hezbollah"} <= {e["id"] for e in original["entities"]}
     assert "iraq-militias" in original["watchlists"]

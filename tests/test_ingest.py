@@ -37,7 +37,7 @@ from monitor.storage.schema import (
     StoryKeyRow,
 )
 from tests import test_feeds as feed_fixtures
-from tests.conftest import REPO, SEED_CORPUS, Clock
+from tests.conftest import REPO, Clock
 from tests.loopback import LoopbackServer, Reply
 
 process_module = importlib.import_module("monitor.pipeline.runner.process")
@@ -45,12 +45,15 @@ poll_module = importlib.import_module("monitor.pipeline.runner.poll")
 
 M = timedelta(minutes=1)
 H = timedelta(hours=1)
+# Page bodies: our own articles, the dedup fixtures' originals, each a different text.
+TEXTS = Path(__file__).parent / "fixtures" / "dedup"
+ARTICLES = sorted(p.name for p in TEXTS.glob("*.original.txt"))
 
 
 def page(
-    title: str, *, meta_date: str | None = None, seed: str = "000_e0c75502fd1a1903.txt"
+    title: str, *, meta_date: str | None = None, article: str = "harir-drone.original.txt"
 ) -> bytes:
-    paras = [p.strip() for p in (SEED_CORPUS / seed).read_text("utf-8").split("\n") if len(p) > 60]
+    paras = [p.strip() for p in (TEXTS / article).read_text("utf-8").split("\n") if len(p) > 60]
     body = "".join(f"<p>{html.escape(p)}</p>" for p in paras[:12])
     meta = f'<meta property="article:published_time" content="{meta_date}">' if meta_date else ""
     return (
@@ -558,10 +561,11 @@ def expected_index(app: appmod.App, a: ArticleRow) -> tuple[object, list[int], l
 def test_reextract_replaces_the_dedup_index_of_a_changed_text(
     make_app: Any, http_server: LoopbackServer, clock: Clock
 ) -> None:
-    seeds = sorted(p.name for p in SEED_CORPUS.glob("*.txt"))
+    texts = ARTICLES[:3]
+    assert len(texts) == 3
     serve_feed(http_server, ["a", "b"], clock.now - H)
-    http_server.route("/pages/a.html", Reply(body=page("Page a", seed=seeds[0])))
-    http_server.route("/pages/b.html", Reply(body=page("Page b", seed=seeds[1])))
+    http_server.route("/pages/a.html", Reply(body=page("Page a", article=texts[0])))
+    http_server.route("/pages/b.html", Reply(body=page("Page b", article=texts[1])))
     app = make_app(fetch={"keep_html_days": 2})
     runner.poll(app.ctx)
     runner.process(app.ctx)
@@ -573,7 +577,7 @@ def test_reextract_replaces_the_dedup_index_of_a_changed_text(
     # As after an extractor upgrade: the kept HTML of `a` now yields another text.
     with app.db.session() as s:
         row = s.get_one(ArticleRow, a.id)
-        row.html_gz = gzip.compress(page("Page a", seed=seeds[2]))
+        row.html_gz = gzip.compress(page("Page a", article=texts[2]))
     runner.reextract(app.ctx)
     a2, b2 = articles(app)
     assert a2.text != a.text
@@ -587,7 +591,7 @@ def test_reextract_replaces_the_dedup_index_of_a_changed_text(
     # Now the same text as `b`'s: `b` carries the index for both, as at first storing.
     with app.db.session() as s:
         row = s.get_one(ArticleRow, a.id)
-        row.html_gz = gzip.compress(page("Page b", seed=seeds[1]))
+        row.html_gz = gzip.compress(page("Page b", article=texts[1]))
     runner.reextract(app.ctx)
     a3, _ = articles(app)
     assert a3.text_hash == b.text_hash
@@ -701,10 +705,11 @@ def stored_analysis(app: appmod.App) -> dict[str, tuple[object, ...]]:
 def test_pool_workers_tag_and_match_exactly_as_the_storing_process(
     make_app: Any, http_server: LoopbackServer, clock: Clock
 ) -> None:
-    seeds = sorted(p.name for p in SEED_CORPUS.glob("*.txt"))[:3]
-    serve_feed(http_server, [f"p{i}" for i in range(len(seeds))], clock.now - H)
-    for i, seed in enumerate(seeds):
-        http_server.route(f"/pages/p{i}.html", Reply(body=page(f"Page {i}", seed=seed)))
+    texts = ARTICLES[:3]
+    assert len(texts) == 3
+    serve_feed(http_server, [f"p{i}" for i in range(len(texts))], clock.now - H)
+    for i, name in enumerate(texts):
+        http_server.route(f"/pages/p{i}.html", Reply(body=page(f"Page {i}", article=name)))
     lists = [
         {
             "name": "militias",
@@ -722,7 +727,7 @@ def test_pool_workers_tag_and_match_exactly_as_the_storing_process(
                     s.execute(delete(table))
         runner.poll(app.ctx, force=True)
         report = runner.process(app.ctx)
-        assert report.processed == len(seeds), [a.last_error for a in articles(app)]
+        assert report.processed == len(texts), [a.last_error for a in articles(app)]
         results.append(stored_analysis(app))
         app.close()
     assert results[0] == results[1]
