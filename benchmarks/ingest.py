@@ -9,7 +9,7 @@ Prints a table and writes benchmarks/results/ingest.json.
 The benchmark's own threaded HTTP server listens on 16 loopback addresses (127.0.0.2...) so
 per-host politeness applies as on the real web, and sleeps `--latency-ms` before every
 response. Article pages are the demo corpus pages (their chrome: navigation, cookie banner,
-related links, comments) with new paragraphs per article, generated from the seed articles'
+related links, comments) with new paragraphs per article, generated from the demo articles'
 words (see `Prose`), a unique title, canonical URL and date; 5 % are syndicated copies of
 another outlet's article. `--text paragraphs` instead re-draws whole paragraphs from one
 shared pool, which makes every article a partial copy of dozens of others. The cycle runs in
@@ -82,7 +82,7 @@ class Prose:
     """Article paragraphs for the pages. `paragraphs`: drawn whole from the demo pool, so any
     two articles share whole paragraphs (every article is a partial copy of dozens of
     others: the near-duplicate stage's worst case). `markov`: new sentences from a
-    word-bigram chain over the same pool, so the text reads like the seed articles (same
+    word-bigram chain over the same pool, so the text reads like the demo articles (same
     words, names and paragraph lengths) while articles share no more than news articles do."""
 
     def __init__(self, pool: list[str], mode: str) -> None:
