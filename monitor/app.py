@@ -299,7 +299,8 @@ def send_digest(
 
 
 def resend_digest(app: App, watchlist: str) -> DigestOutcome:
-    """Deliver the newest recorded digest of `watchlist` again (same period and Message-ID)."""
+    """Deliver the oldest failed digest of `watchlist` again, else its newest (same period
+    and Message-ID)."""
     return ledger.resend(app.delivery, plan_for(app, watchlist))
 
 

@@ -181,7 +181,7 @@ def cmd_digest(args: argparse.Namespace) -> int:
 
     Example: monitor digest iraq-militias --since 24h --format markdown --out brief.md
              monitor digest iraq-militias --send
-             monitor digest iraq-militias --resend     # the newest recorded one, again
+             monitor digest iraq-militias --resend     # the oldest failed one (else newest)
     """
     app = _build(args, workers=1)
     try:
@@ -542,7 +542,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--send", action="store_true", help="deliver now (email and report files) and record it"
     )
-    p.add_argument("--resend", action="store_true", help="deliver the newest recorded digest again")
+    p.add_argument(
+        "--resend",
+        action="store_true",
+        help="deliver the oldest failed digest again (else the newest recorded one)",
+    )
     p = _add(sub, "search", cmd_search, "backtest a query on stored articles")
     p.add_argument("query")
     p.add_argument("--since", type=_parse_time)

@@ -173,15 +173,36 @@ class ActorChip:
 
 @dataclass(frozen=True)
 class OtherReport:
-    """Another outlet that carried the same story."""
+    """One more matched report of a story: its outlet, headline, link and times; `copy` when
+    it is a syndicated copy or excerpt of another article."""
 
     source: str
     url: str
     title: str
+    published_at: datetime | None = None
+    matched_at: datetime | None = None
+    copy: bool = False
+
+
+@dataclass(frozen=True)
+class MatchedPart:
+    """What of a query an item satisfied: a `word` as written, an `entity` (its id and name),
+    or an entity `type` with the names of the entities of that type that were found."""
+
+    kind: str
+    term: str
+    names: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
 class DigestArticle:
+    """One story of a digest: its face (the earliest original among the period's matched
+    reports) and the other matched reports of the period in `also_reported_by`.
+
+    `status` is "new", or "update" when the story had reports in an earlier delivered digest
+    of the watchlist (`earlier_reports` of them).
+    """
+
     url: str
     title: str
     source: str
@@ -192,6 +213,9 @@ class DigestArticle:
     matched_terms: tuple[str, ...] = ()
     also_reported_by: tuple[OtherReport, ...] = ()
     story_id: int | None = None
+    status: str = "new"
+    earlier_reports: int = 0
+    matched_on: tuple[MatchedPart, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -207,23 +231,37 @@ class SourceHealth:
 class ActorTrend:
     """One actor in a digest's actor table: matched articles in the period vs the week before.
 
-    `baseline` is the expected count for a period of this length, from the 7 days before it;
-    `daily` holds the actor's matched articles per day for the 14 days ending at period end
-    (oldest first), for the chart.
+    Counted by publication date: `baseline` is the expected count for a period of this length,
+    from the 7 days before it (None: less than a week of history); `daily` holds the actor's
+    matched articles per day for the 14 days ending at period end (oldest first), for the chart.
     """
 
     id: str
     name: str
     type: str
     articles: int
-    baseline: float
+    baseline: float | None
     rising: bool
     daily: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)
+class UndeliveredDigest:
+    """An earlier digest of the watchlist that failed for good (until `--resend`)."""
+
+    period_start: datetime
+    period_end: datetime
+    error: str
+
+
+@dataclass(frozen=True)
 class DigestContent:
-    """Everything a digest shows, built from storage by the runner, rendered by delivery."""
+    """Everything a digest (`kind` "digest") or an alert mail (`kind` "alert", `query` the
+    alert query) shows, built from storage by delivery, rendered by delivery.
+
+    `total_stories` and `total_reports` count every story and matched report of the period
+    (`articles` may be cut at the watchlist's max_articles).
+    """
 
     watchlist: str
     query: str
@@ -235,6 +273,9 @@ class DigestContent:
     generated_at: datetime | None = None
     actor_trends: tuple[ActorTrend, ...] = ()
     total_reports: int = 0
+    total_stories: int = 0
+    kind: str = "digest"
+    undelivered: tuple[UndeliveredDigest, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,6 @@
 """Open a digest's HTML file in headless Chromium and save what it shows as a PNG.
 
-    python scripts/screenshot_digest.py reports/iraq-militias/2026-12-01T0700.html shot.png
+    python scripts/screenshot_digest.py reports/iraq-militias/20261201T040000Z.html shot.png
 
 Uses Debian's `chromium` (or $CHROMIUM) with a throw-away profile and every background
 service off, so nothing leaves the machine but what the page itself loads (ours: nothing).

@@ -22,6 +22,7 @@ from monitor.delivery.chart import (
     trend_chart_png,
     trend_colours,
     trend_days,
+    trend_rank,
 )
 from monitor.models import ActorTrend
 from tests.golden.samples import TRENDS
@@ -80,18 +81,32 @@ def test_no_chart_without_trends_or_counts() -> None:
     assert trend_chart_png(flat, END, BAGHDAD) is None
 
 
-def test_leading_trends_are_the_most_named_at_most_five() -> None:
+def test_leading_trends_are_armed_groups_and_people_first_at_most_five() -> None:
     leading = leading_trends(TRENDS)
     assert len(leading) == CHART_ACTORS
     assert [t.id for t in leading] == [
-        "united-states",  # 3 this period, 39 in the window
-        "kataib-hezbollah",
-        "al-asad-air-base",
-        "pmf",
+        "kataib-hezbollah",  # armed groups and people, most articles first
+        "asaib-ahl-al-haq",
+        "abu-mahdi-al-muhandis",
+        "pmf",  # then other actors: 1 this period, 17 in the window
         "irgc-qf",
     ]
-    assert trend_colours(TRENDS)["united-states"] == PALETTE[0]
-    assert "abu-mahdi-al-muhandis" not in trend_colours(TRENDS)
+    assert trend_colours(TRENDS)["kataib-hezbollah"] == PALETTE[0]
+    assert "united-states" not in trend_colours(TRENDS)  # countries and places: no line
+
+
+def test_countries_and_places_are_charted_only_when_nothing_else_is() -> None:
+    places = [t for t in TRENDS if t.type in ("country", "place")]
+    assert [t.id for t in leading_trends(places)] == ["united-states", "al-asad-air-base"]
+    quiet = [dataclasses.replace(t, daily=(0,) * 14) if t.type == "armed_group" else t
+             for t in TRENDS]  # fmt: skip
+    assert "united-states" not in [t.id for t in leading_trends(quiet)]
+
+
+def test_table_order_leads_with_armed_groups_and_people() -> None:
+    ranked = [t.type for t in sorted(TRENDS, key=trend_rank)]
+    assert ranked == ["armed_group", "armed_group", "person", "state_org", "state_org",
+                      "country", "place"]  # fmt: skip
 
 
 def test_trend_days_end_with_the_local_day_of_the_period_end() -> None:

@@ -1,18 +1,22 @@
 """The digest ledger: due periods from cron in the watchlist's timezone, one catch-up digest
-after downtime, retries with back-off on temporary SMTP failures, failed on 5xx, never twice."""
+after downtime, retries with back-off on temporary SMTP failures, failed on 5xx, never twice;
+a failed digest is named in the next ones until `--resend` sends it."""
 
 from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
+from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
 
 from monitor import app as appmod
+from monitor import cli
 from monitor.config import load_settings
 from monitor.delivery import digest as ledger
 from monitor.delivery.mailer import SmtpMailer
+from monitor.errors import DeliveryError
 from monitor.pipeline.runner import ImportRecord
 from monitor.storage.schema import DigestRow
 from tests.conftest import REPO, Clock, SmtpSink
@@ -189,5 +193,65 @@ def test_interrupted_digest_resumes(
         out = ledger.deliver_due(app.delivery, app.plans)
         assert [(o.state, o.articles) for o in out] == [("sent", 1)]
         assert len(smtp_sink.messages) == 1
+    finally:
+        app.close()
+
+
+def body(msg: EmailMessage) -> str:
+    text = msg.get_body(preferencelist=("plain",))
+    assert text is not None
+    return str(text.get_content())
+
+
+def test_a_failed_digest_is_named_in_the_next_ones_and_resend_sends_it(
+    tmp_path: Path, database_url: str, smtp_sink: SmtpSink, clock: Clock
+) -> None:
+    app = make_app(tmp_path, database_url, smtp_sink.port, clock)
+    try:
+        add_article(app, 1)
+        clock.advance(hours=1, minutes=1)  # 07:01
+        smtp_sink.reply = "550 5.7.1 relaying denied"
+        (failed,) = ledger.deliver_due(app.delivery, app.plans)
+        assert failed.state == "failed" and "--resend" in (failed.error or "")
+        smtp_sink.reply = "250 OK"
+        clock.advance(days=1)  # the next period has nothing new, but says what was lost
+        (empty,) = ledger.deliver_due(app.delivery, app.plans)
+        assert (empty.state, empty.articles) == ("sent", 0)
+        notice = body(smtp_sink.messages[0])
+        assert "NOT DELIVERED: the digest for 2026-12-01 06:00 – 07:00 failed" in notice
+        assert "relaying denied" in notice and "monitor digest kh --resend" in notice
+        assert "Nothing new matched kh" in notice
+    finally:
+        app.close()
+
+    # `--resend` sends the failed digest, not the latest "nothing new" one.
+    config = str(tmp_path / "monitor.yaml")
+    assert cli.main(["--config", config, "digest", "kh", "--resend"]) == 0
+    resent = smtp_sink.messages[1]
+    assert resent["Message-ID"] == ledger.message_id(
+        "kh", datetime(2026, 12, 1, 6, 0, tzinfo=UTC), datetime(2026, 12, 1, 7, 0, tzinfo=UTC)
+    )
+    assert "1. [NEW] Attack 1" in body(resent) and "NOT DELIVERED" not in body(resent)
+    app = make_app(tmp_path, database_url, smtp_sink.port, clock)
+    try:
+        assert states(app) == [("sent", 1), ("sent", 0)]
+        clock.advance(days=1)
+        ledger.deliver_due(app.delivery, app.plans)
+        assert "NOT DELIVERED" not in body(smtp_sink.messages[2])  # nothing is lost any more
+        # With no failed digest left, --resend sends the newest one again.
+        again = appmod.resend_digest(app, "kh")
+        assert again.period_end == datetime(2026, 12, 3, 7, 0, tzinfo=UTC)
+        assert smtp_sink.messages[3]["Message-ID"] == smtp_sink.messages[2]["Message-ID"]
+    finally:
+        app.close()
+
+
+def test_resend_without_any_digest_is_an_error(
+    tmp_path: Path, database_url: str, smtp_sink: SmtpSink, clock: Clock
+) -> None:
+    app = make_app(tmp_path, database_url, smtp_sink.port, clock)
+    try:
+        with pytest.raises(DeliveryError, match="no recorded digest to resend"):
+            appmod.resend_digest(app, "kh")
     finally:
         app.close()

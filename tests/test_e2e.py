@@ -183,10 +183,10 @@ def test_cycle_delivers_once_and_repolls_with_304(
         assert f"{base}/pages/{slug}.html" in text
         assert f"{base}/pages/{slug}.html" in html_part
     # the syndicated copy is folded into its story, shown as another outlet, not twice
-    assert "4 articles · 5 reports from 2 outlets" in text
+    assert "4 stories · 5 reports from 2 outlets" in text
     assert (
         text.count(f"{base}/pages/{SYNDICATED}.html") == 1
-    )  # listed once, under "also reported by"
+    )  # listed once, among the reports of its story
     assert "Analysis Weekly" in html_part
     for actor in ("Kataib Hezbollah", "Islamic State"):
         assert actor in html_part

@@ -71,7 +71,7 @@ def test_message_is_text_then_html_alternative() -> None:
     assert msg.get_content_type() == "multipart/alternative"
     types = [p.get_content_type() for p in msg.iter_parts()]
     assert types == ["text/plain", "text/html"]
-    assert "1. Rockets hit Al Asad Air Base" in body(msg, "plain")
+    assert "1. [NEW] Rockets hit Al Asad Air Base" in body(msg, "plain")
     assert "<mark" in body(msg, "html")
 
 
@@ -90,7 +90,7 @@ def test_chart_makes_it_related_around_the_alternative() -> None:
     assert image.get_content_disposition() == "inline"
     assert image.get_content() == rendered.images[cid]
     assert f'src="cid:{cid}"' in body(msg, "html")  # get_body finds it through related
-    assert "1. Rockets hit Al Asad Air Base" in body(msg, "plain")
+    assert "1. [NEW] Rockets hit Al Asad Air Base" in body(msg, "plain")
 
 
 def test_empty_digest_has_no_chart_part() -> None:
@@ -100,7 +100,7 @@ def test_empty_digest_has_no_chart_part() -> None:
 
 def test_message_headers() -> None:
     msg = parse(message().as_bytes())
-    assert msg["Subject"] == "[monitor] iraq-militias — 2 articles — 2026-12-01"
+    assert msg["Subject"] == "[monitor] iraq-militias — 2 stories — 2026-12-01"
     assert msg["From"] == "Monitor <monitor@example.org>"
     assert msg["To"] == "Analyst <analyst@example.org>, duty@example.org"
     assert msg["Message-ID"] == "<digest.iraq-militias.20261201T0400@monitor.example.org>"
@@ -442,9 +442,9 @@ def test_file_mailer_writes_eml(tmp_path: Path) -> None:
     mailer = FileMailer(tmp_path / "outbox")
     path = mailer.send(message())
     assert path == mailer.last_path
-    assert path.name == "20261201T040030Z-monitor-iraq-militias-2-articles-2026-12-01.eml"
+    assert path.name == "20261201T040030Z-monitor-iraq-militias-2-stories-2026-12-01.eml"
     back = parse(path.read_bytes())
-    assert back["Subject"] == "[monitor] iraq-militias — 2 articles — 2026-12-01"
+    assert back["Subject"] == "[monitor] iraq-militias — 2 stories — 2026-12-01"
     assert [p.get_content_type() for p in back.iter_parts()] == [
         "multipart/alternative",
         "image/png",

@@ -43,7 +43,7 @@ from monitor.delivery.render import (
 )
 from monitor.errors import DeliveryError
 from monitor.models import ActorTrend, DigestContent
-from tests.golden.samples import EVIL_URL, KH, PMF, TRENDS, empty, hostile, morning
+from tests.golden.samples import EVIL_URL, KH, PMF, TRENDS, alert, empty, hostile, morning
 
 GOLDEN = Path(__file__).parent / "golden"
 FEED_URL = "https://reports.example.org/iraq-militias/feed.atom"
@@ -69,6 +69,8 @@ GOLDEN_CASES: list[tuple[str, Callable[[], str]]] = [
     ("morning.atom", lambda: render_atom(morning(), self_url=FEED_URL, alternate_url=PAGE)),
     ("empty.txt", lambda: render_digest(empty()).text),
     ("empty.html", lambda: render_digest(empty()).html),
+    ("alert.txt", lambda: render_digest(alert()).text),
+    ("alert.html", lambda: render_digest(alert()).html),
 ]
 
 
@@ -81,7 +83,7 @@ def test_golden(name: str, make: Callable[[], str]) -> None:
 
 
 def test_subject_names_watchlist_count_and_local_day() -> None:
-    assert render_digest(morning()).subject == "[monitor] iraq-militias — 2 articles — 2026-12-01"
+    assert render_digest(morning()).subject == "[monitor] iraq-militias — 2 stories — 2026-12-01"
 
 
 def test_subject_day_is_in_the_digest_time_zone() -> None:
@@ -93,8 +95,8 @@ def test_subject_day_is_in_the_digest_time_zone() -> None:
 
 
 def test_subject_singular_and_nothing_new() -> None:
-    one = dataclasses.replace(morning(), articles=morning().articles[:1])
-    assert "— 1 article —" in digest_subject(one)
+    one = dataclasses.replace(morning(), articles=morning().articles[:1], total_stories=1)
+    assert "— 1 story —" in digest_subject(one)
     assert digest_subject(empty()) == "[monitor] us-iran — nothing new — 2026-12-01"
 
 
@@ -103,7 +105,7 @@ def test_subject_is_one_bounded_line() -> None:
     subject = digest_subject(long)
     assert "\r" not in subject and "\n" not in subject
     assert len(subject) <= SUBJECT_MAX
-    assert subject.endswith("— 2 articles — 2026-12-01")
+    assert subject.endswith("— 2 stories — 2026-12-01")
 
 
 # --- content --------------------------------------------------------------------------
@@ -139,7 +141,7 @@ def test_html_and_text_carry_the_same_links() -> None:
 def test_html_shows_chips_outlets_and_failing_sources() -> None:
     html = render_digest(morning()).html
     assert "chip-armed_group" in html and "Kata'ib Hezbollah ×3" in html
-    assert "Also reported by 2 outlets" in html
+    assert "3 reports from 3 outlets" in html
     assert "1 source failing" in html and "HTTP 503 Service Unavailable" in html
 
 
@@ -399,6 +401,7 @@ def test_headline_is_not_repeated_by_the_snippet() -> None:
         morning().articles[0],
         snippet="Rockets hit Al Asad Air Base; Kataib Hezbollah denies role "
         "Three rockets struck near the base.",
+        also_reported_by=(),  # one report: no list of reports repeating the headline
     )
     content = dataclasses.replace(morning(), articles=(article,))
     rendered = render_digest(content)
@@ -414,34 +417,39 @@ def test_headline_is_not_repeated_by_the_snippet() -> None:
 def test_text_actor_table_flags_rising_actors() -> None:
     text = render_digest(morning()).text
     lines = text.splitlines()
-    head = lines.index(next(line for line in lines if line.startswith("Actors this period")))
-    table = lines[head + 1 : head + 8]
+    head = lines.index(next(line for line in lines if line.startswith("Actors published")))
+    table = lines[head + 1 : head + 7]
     assert table[0].split() == ["Actor", "Articles", "Baseline", "Change"]
-    assert table[1].split() == ["United", "States", "3", "2.9", "+0.1"]
-    assert table[2].split() == ["▲", "Kata'ib", "Hezbollah", "3", "0.6", "+2.4"]
+    assert table[1].split() == ["▲", "Kata'ib", "Hezbollah", "3", "0.6", "+2.4"]
+    assert table[2].split() == ["Asa'ib", "Ahl", "al-Haq", "2", "1.1", "+0.9"]
     assert table[4].split() == ["Popular", "Mobilization", "Forces", "1", "1.4", "-0.4"]
     assert len({len(line) for line in table}) == 1  # columns line up
+    # Countries and places are named in nearly every article: their own, shorter row.
+    assert lines[head + 8] == "Countries and places: United States 3, Al Asad Air Base 3 ▲"
     assert "Most named" not in text  # the table replaces the short list
 
 
 def test_html_actor_table_with_chart_swatches() -> None:
     rendered = render_digest(morning())
     html = rendered.html
-    assert "Actors this period" in html
-    assert html.count("▲") == 3 and "+2.7" in html  # two rising actors and the key
-    # The five charted actors carry their line colour; the sixth has an empty swatch.
+    assert "Actors published this period" in html
+    assert html.count("▲") == 3 and "+2.4" in html  # two rising actors and the key
+    # The five charted actors carry their line colour; countries and places are not drawn.
     assert html.count("background: #0072b2") == 1
+    assert html.count('class="swatch"') == 5
     assert "Abu Mahdi al-Muhandis <span" in html
+    assert "Countries and places: United States 3 · Al Asad Air Base 3" in html
     cid = chart_cid(morning())
     assert list(rendered.images) == [cid]
     assert rendered.images[cid].startswith(b"\x89PNG\r\n\x1a\n")
     assert f'src="cid:{cid}"' in html and 'width="632" height="257"' in html
-    assert 'alt="Chart: matched articles per day over 14 days for United States, ' in html
+    assert "alt=\"Chart: matched articles per day over 14 days for Kata'ib Hezbollah, " in html
 
 
 def test_markdown_and_json_carry_the_actor_table() -> None:
     md = render_markdown(morning())
     assert "| ▲ | Kata'ib Hezbollah | armed\\_group | 3 | 0.6 | +2.4 |" in md
+    assert "Countries and places: United States 3 · Al Asad Air Base 3 ▲" in md
     doc = json.loads(render_json(morning()))
     assert doc["total_reports"] == 4
     assert doc["actor_trends"][0]["id"] == "kataib-hezbollah"
@@ -456,8 +464,8 @@ def test_no_trends_means_no_table_no_chart_and_the_short_list() -> None:
     )
     rendered = render_digest(plain)
     assert rendered.images == {}
-    assert "<img" not in rendered.html and "Actors this period" not in rendered.html
-    assert "Actors this period" not in rendered.text
+    assert "<img" not in rendered.html and "Actors published" not in rendered.html
+    assert "Actors published" not in rendered.text
     assert "Most named: Kata'ib Hezbollah (2)" in rendered.text  # the older, shorter summary
     assert json.loads(render_json(plain))["trend_days"] == []
 
@@ -466,22 +474,22 @@ def test_trends_without_any_daily_counts_get_a_table_but_no_chart() -> None:
     flat = tuple(dataclasses.replace(t, daily=()) for t in TRENDS)
     rendered = render_digest(dataclasses.replace(morning(), actor_trends=flat))
     assert rendered.images == {} and "<img" not in rendered.html
-    assert "Actors this period" in rendered.html
+    assert "Actors published this period" in rendered.html
 
 
 def test_empty_period_stays_short_even_with_trends() -> None:
     assert empty().actor_trends
     rendered = render_digest(empty())
     assert rendered.images == {}
-    assert "Actors this period" not in rendered.text + rendered.html
-    assert len(rendered.text.splitlines()) < 12
+    assert "Actors published" not in rendered.text + rendered.html
+    assert len(rendered.text.splitlines()) < 14
 
 
 def test_total_reports_from_the_ledger_wins_over_the_count_here() -> None:
     more = dataclasses.replace(morning(), total_reports=9)
-    assert "2 articles · 9 reports from 4 outlets" in render_digest(more).text
+    assert "2 stories · 9 reports from 4 outlets" in render_digest(more).text
     fallback = dataclasses.replace(morning(), total_reports=0)
-    assert "2 articles · 4 reports from 4 outlets" in render_digest(fallback).text
+    assert "2 stories · 4 reports from 4 outlets" in render_digest(fallback).text
 
 
 def test_actor_table_is_bounded() -> None:
@@ -533,7 +541,7 @@ def test_atom_feed_is_one_entry_per_digest_with_stable_ids() -> None:
     assert feed.find(f"{ATOM}link[@rel='self']").get("href") == FEED_URL  # type: ignore[union-attr]
     (entry,) = feed.findall(f"{ATOM}entry")
     assert entry.findtext(f"{ATOM}id") == digest_entry_id(morning())
-    assert entry.findtext(f"{ATOM}title") == "iraq-militias — 2 articles — 2026-12-01"
+    assert entry.findtext(f"{ATOM}title") == "iraq-militias — 2 stories — 2026-12-01"
     assert entry.find(f"{ATOM}link").get("href") == PAGE  # type: ignore[union-attr]
     assert "Rising: Kata'ib Hezbollah, Al Asad Air Base." in entry.findtext(f"{ATOM}summary", "")
     content = entry.find(f"{ATOM}content")
@@ -548,13 +556,13 @@ def test_atom_feed_accumulates_newest_first_and_replaces_a_rerendered_digest() -
         feed = render_atom(_day(n), previous=feed)
     ids = [e.findtext(f"{ATOM}id") for e in _entries(feed or "")]
     assert ids == [digest_entry_id(_day(n)) for n in (2, 1, 0)]
-    fewer = dataclasses.replace(_day(1), articles=morning().articles[:1])
+    fewer = dataclasses.replace(_day(1), articles=morning().articles[:1], total_stories=1)
     again = render_atom(fewer, previous=feed)
     titles = [e.findtext(f"{ATOM}title") for e in _entries(again)]
     assert titles == [
-        "iraq-militias — 2 articles — 2026-11-04",
-        "iraq-militias — 1 article — 2026-11-03",
-        "iraq-militias — 2 articles — 2026-11-02",
+        "iraq-militias — 2 stories — 2026-11-04",
+        "iraq-militias — 1 story — 2026-11-03",
+        "iraq-militias — 2 stories — 2026-11-02",
     ]
     assert ET.fromstring(again).findtext(f"{ATOM}updated") == "2026-11-04T04:00:12+00:00"
 
@@ -573,3 +581,140 @@ def test_atom_feed_survives_an_unreadable_previous_file(caplog: pytest.LogCaptur
     assert len(_entries(render_atom(morning(), previous="<feed><entry>"))) == 1
     assert len(_entries(render_atom(morning(), previous="<rss/>"))) == 1
     assert "starts afresh" in caplog.text
+
+
+# --- a briefing, not a dump -------------------------------------------------------------
+
+
+def test_every_matched_report_is_listed_with_outlet_time_and_link() -> None:
+    rendered = render_digest(morning())
+    text = rendered.text
+    assert "3 reports from 3 outlets:" in text
+    assert "- Reuters · 2026-12-01 01:05 · Rockets hit Iraqi base" in text
+    assert "- Al-Monitor · 2026-12-01 04:30 · Asad base attacked" in text
+    html = rendered.html
+    for url in ("https://example.com/world/iraq-rockets", "https://example.net/originals/asad"):
+        assert f'href="{url}"' in html
+    # A story of one report gets no list repeating its headline.
+    assert text.count("Parliament debates PMF budget") == 1
+
+
+def test_reports_are_listed_in_the_order_they_appeared() -> None:
+    first = morning().articles[0]
+    early = dataclasses.replace(
+        first.also_reported_by[0], published_at=datetime(2026, 11, 30, 20, 0, tzinfo=UTC)
+    )
+    item = dataclasses.replace(first, also_reported_by=(early, *first.also_reported_by[1:]))
+    text = render_digest(_with(morning(), item)).text
+    assert text.index("- Reuters · 2026-11-30 23:00") < text.index("- Long War Journal")
+
+
+def test_items_are_marked_new_or_update() -> None:
+    rendered = render_digest(morning())
+    assert "1. [NEW] Rockets hit Al Asad Air Base" in rendered.text
+    assert "2. [UPDATE] Parliament debates PMF budget" in rendered.text
+    assert "Update: 2 earlier reports in past digests" in rendered.text
+    assert ">New</span>" in rendered.html and ">Update</span>" in rendered.html
+    assert "## Update: [Parliament debates" in render_markdown(morning())
+    assert [a["status"] for a in json.loads(render_json(morning()))["articles"]] == [
+        "new",
+        "update",
+    ]
+
+
+def test_each_item_says_which_part_of_the_query_it_matched() -> None:
+    rendered = render_digest(morning())
+    assert "Matched: type:armed_group (Kata'ib Hezbollah) · United States · US" in rendered.text
+    assert "Matched: Iran" in rendered.text
+    assert '<span class="term"' in rendered.html
+    # The names behind an entity or type term are highlighted like the words.
+    assert ">Kata'ib Hezbollah</mark>" in rendered.html
+    assert ">Kataib Hezbollah</mark>" in rendered.html  # the title's spelling
+
+
+def test_matched_words_are_shown_under_their_query_term() -> None:
+    from monitor.models import MatchedPart
+
+    item = dataclasses.replace(
+        morning().articles[0],
+        matched_on=(
+            MatchedPart("type", "armed_group", ("A", "B", "C", "D", "E")),
+            MatchedPart("word", "rocket*", ("rockets", "Rocket")),
+            MatchedPart("word", "Iran", ("Iran",)),
+        ),
+    )
+    text = render_digest(_with(morning(), item)).text
+    assert "Matched: type:armed_group (A, B, C +2) · rocket* (rockets, Rocket) · Iran" in text
+
+
+def test_chip_colours_have_a_legend_of_the_types_present() -> None:
+    html = render_digest(morning()).html
+    legend = html[html.index("Actor chips:") :].split("</p>", 1)[0]
+    labels = re.findall(r">([a-z ]+)</span>", legend)
+    assert labels == ["armed group", "person", "state body", "country", "place"]
+    assert "Actor chips:" not in render_digest(empty()).html
+
+
+def test_less_than_a_week_of_history_has_no_baseline_and_nothing_rising() -> None:
+    young = tuple(dataclasses.replace(t, baseline=None, rising=False) for t in TRENDS)
+    rendered = render_digest(dataclasses.replace(morning(), actor_trends=young))
+    assert "no baseline yet" in rendered.text
+    assert "No baseline yet" in rendered.html
+    assert "▲" not in rendered.text and "▲" not in rendered.html
+    assert "Baseline" not in rendered.html.split("<table", 1)[1].split("</table>", 1)[0]
+    lines = rendered.text.splitlines()
+    head = lines.index(next(line for line in lines if line.startswith("Actors published")))
+    assert lines[head + 1].split() == ["Actor", "Articles"]
+    assert lines[head + 2].split() == ["Kata'ib", "Hezbollah", "3"]
+    assert "No baseline yet" in render_markdown(dataclasses.replace(morning(), actor_trends=young))
+
+
+def test_an_alert_reads_as_an_alert() -> None:
+    rendered = render_digest(alert())
+    text = rendered.text
+    assert text.startswith("ALERT: iraq-militias\n")
+    assert "MONITOR DIGEST" not in text and "Monitor digest" not in rendered.html
+    assert "Alert query: entity:kataib-hezbollah AND (rocket* OR drone*)" in text
+    assert "Triggered by 2 reports in 1 story" in text
+    assert "Matched: entity:kataib-hezbollah (Kata'ib Hezbollah) · Rockets" in text
+    assert ">Alert</div>" in rendered.html
+    assert render_markdown(alert()).startswith("# ALERT: iraq-militias")
+
+
+@pytest.mark.parametrize(
+    ("start", "end", "shown"),
+    [
+        ((2026, 11, 30, 4, 0), (2026, 12, 1, 4, 0), "2026-11-30 07:00 – 2026-12-01 07:00"),
+        ((2026, 12, 1, 3, 0), (2026, 12, 1, 4, 0), "2026-12-01 06:00 – 07:00"),
+        ((2026, 12, 1, 13, 43, 5), (2026, 12, 1, 13, 43, 50), "2026-12-01 16:43:05 – 16:43:50"),
+        ((2026, 12, 1, 13, 43, 5), (2026, 12, 1, 13, 43, 5), "at 2026-12-01 16:43:05"),
+    ],
+)
+def test_a_period_is_shown_as_a_period(
+    start: tuple[int, ...], end: tuple[int, ...], shown: str
+) -> None:
+    content = dataclasses.replace(
+        morning(),
+        period_start=datetime(*start, tzinfo=UTC),  # type: ignore[misc]
+        period_end=datetime(*end, tzinfo=UTC),  # type: ignore[misc]
+    )
+    text = render_digest(content).text
+    assert f"\n{shown} (Asia/Baghdad)\n" in text
+
+
+def test_an_undelivered_digest_is_named_with_the_way_to_resend_it() -> None:
+    rendered = render_digest(empty())
+    assert (
+        "NOT DELIVERED: the digest for 2026-11-29 07:00 – 2026-11-30 07:00 failed "
+        "(SMTP 127.0.0.1:25: message refused: 552 5.3.4 message too big)." in rendered.text
+    )
+    assert "monitor digest us-iran --resend" in rendered.text
+    assert 'class="undelivered"' in rendered.html
+    assert "Not delivered" in render_markdown(empty())
+
+
+def test_counts_are_stories_and_reports_with_the_cut_said() -> None:
+    cut = dataclasses.replace(morning(), total_stories=130, total_reports=260)
+    text = render_digest(cut).text
+    assert "130 stories · 260 reports from 4 outlets (the first 2 shown)" in text
+    assert digest_subject(cut).endswith("— 130 stories — 2026-12-01")

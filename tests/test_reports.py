@@ -11,6 +11,7 @@ from xml.etree import ElementTree as ET
 
 import pytest
 
+from monitor.delivery.mailer import FileMailer, build_message
 from monitor.delivery.render import (
     digest_entry_id,
     inline_images,
@@ -34,13 +35,13 @@ ATOM = "{http://www.w3.org/2005/Atom}"
 ALL = ["html", "text", "markdown", "json", "csv", "atom"]
 
 
-def test_writes_every_format_under_watchlist_and_local_period_end(tmp_path: Path) -> None:
+def test_writes_every_format_under_watchlist_and_utc_period_end(tmp_path: Path) -> None:
     content = morning()  # ends 04:00 UTC = 07:00 in Baghdad
     rendered = render_digest(content)
     paths = write_reports(content, rendered, tmp_path, ALL)
     names = [p.relative_to(tmp_path).as_posix() for p in paths]
     assert names == [
-        *(f"iraq-militias/2026-12-01T0700.{ext}" for ext in ("html", "txt", "md", "json", "csv")),
+        *(f"iraq-militias/20261201T040000Z.{ext}" for ext in ("html", "txt", "md", "json", "csv")),
         "iraq-militias/feed.atom",
     ]
     assert paths[0].read_text(encoding="utf-8") == inline_images(rendered)
@@ -60,7 +61,7 @@ def test_no_temp_files_are_left(tmp_path: Path) -> None:
 
 def test_email_is_not_a_file_and_duplicates_are_written_once(tmp_path: Path) -> None:
     paths = write_reports(empty(), render_digest(empty()), tmp_path, ["email", "html", "html"])
-    assert [p.name for p in paths] == ["2026-12-01T0700.html"]
+    assert [p.name for p in paths] == ["20261201T070000Z.html"]  # us-iran ends 07:00 UTC
 
 
 def test_unknown_format_writes_nothing(tmp_path: Path) -> None:
@@ -71,10 +72,12 @@ def test_unknown_format_writes_nothing(tmp_path: Path) -> None:
 
 def test_rewriting_replaces_the_same_files(tmp_path: Path) -> None:
     first = write_reports(morning(), render_digest(morning()), tmp_path, ["text"])
-    fewer = dataclasses.replace(morning(), articles=morning().articles[:1])
+    fewer = dataclasses.replace(
+        morning(), articles=morning().articles[:1], total_stories=1, total_reports=3
+    )
     second = write_reports(fewer, render_digest(fewer), tmp_path, ["text"])
     assert first == second
-    assert "1 article" in second[0].read_text(encoding="utf-8")
+    assert "1 story" in second[0].read_text(encoding="utf-8")
 
 
 @pytest.mark.parametrize(
@@ -99,13 +102,28 @@ def test_hostile_watchlist_name_stays_inside_the_directory(tmp_path: Path) -> No
     assert path.resolve().is_relative_to(tmp_path.resolve())
 
 
-def test_naive_period_end_is_utc(tmp_path: Path) -> None:
-    content = dataclasses.replace(morning(), period_end=datetime(2026, 12, 1, 4, 0))
-    assert report_path(content, tmp_path, "html").name == "2026-12-01T0700.html"
+def test_file_names_are_utc_whatever_the_digest_time_zone(tmp_path: Path) -> None:
+    naive = dataclasses.replace(morning(), period_end=datetime(2026, 12, 1, 4, 0))
+    assert report_path(naive, tmp_path, "html").name == "20261201T040000Z.html"
     utc = dataclasses.replace(
-        content, timezone="UTC", period_end=datetime(2026, 12, 1, 4, 0, tzinfo=UTC)
+        naive, timezone="UTC", period_end=datetime(2026, 12, 1, 4, 0, tzinfo=UTC)
     )
-    assert report_path(utc, tmp_path, "csv").name == "2026-12-01T0400.csv"
+    assert report_path(utc, tmp_path, "csv").name == "20261201T040000Z.csv"
+
+
+def test_reports_and_mail_files_share_one_time_convention(tmp_path: Path) -> None:
+    rendered = render_digest(morning())
+    msg = build_message(
+        rendered,
+        sender="m@example.org",
+        recipients=["a@example.org"],
+        message_id="<x@monitor>",
+        list_id="iraq-militias.monitor",
+        date=morning().period_end,
+    )
+    eml = FileMailer(tmp_path / "mail").send(msg)
+    (html,) = write_reports(morning(), rendered, tmp_path, ["html"])
+    assert eml.name.startswith(html.stem + "-")  # 20261201T040000Z
 
 
 def test_failed_write_leaves_the_old_file_and_no_temp(

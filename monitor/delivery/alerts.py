@@ -17,8 +17,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
-from monitor.delivery.digest import Delivery, retry_delay, story_item
+from monitor.delivery.content import MatchedReport, matched_report, story_items, with_terms
+from monitor.delivery.digest import Delivery, retry_delay
 from monitor.delivery.mailer import build_message
 from monitor.delivery.render import render_digest
 from monitor.errors import DeliveryError, TemporaryDeliveryError
@@ -42,10 +44,13 @@ class AlertPlan:
 
 @dataclass
 class AlertOutcome:
+    """`articles`: the matched reports the batch carried; `stories`: the items they made."""
+
     watchlist: str
     state: str
     articles: int
     error: str | None = None
+    stories: int = 0
 
 
 def _open_batch(d: Delivery, plan: AlertPlan, now: datetime) -> int | None:
@@ -110,33 +115,14 @@ def send_batch(d: Delivery, plan: AlertPlan, alert_id: int) -> AlertOutcome:
     now = d.clock()
     with d.db.session() as s:
         row = s.get_one(AlertRow, alert_id)
-        attempts, mid, created = row.attempts, row.message_id, row.created_at
-        ids = [int(i) for i in row.article_ids]
-        groups = []
-        for aid in ids:
-            m = s.scalars(
-                select(MatchRow).where(
-                    MatchRow.watchlist == plan.watchlist, MatchRow.article_id == aid
-                )
-            ).first()
-            a = s.get(ArticleRow, aid)
-            if m is not None and a is not None:
-                groups.append(story_item(s, [(m, a)]))
+        attempts, mid = row.attempts, row.message_id
+        content = _alert_content(s, plan, row, now)
     _set(d, alert_id, state="sending", attempts=attempts + 1)
-    start = min((g.matched_at for g in groups), default=created)
-    content = DigestContent(
-        watchlist=plan.watchlist,
-        query=plan.query.text,
-        period_start=start,
-        period_end=created,
-        timezone=plan.timezone,
-        articles=tuple(groups),
-        generated_at=now,
-    )
+    items, reports = content.articles, content.total_reports
     try:
         rendered = render_digest(content, templates_dir=d.templates_dir)
-        first = groups[0].title[:SUBJECT_TITLE_CHARS] if groups else ""
-        more = f" (+{len(groups) - 1} more)" if len(groups) > 1 else ""
+        first = items[0].title[:SUBJECT_TITLE_CHARS] if items else ""
+        more = f" (+{len(items) - 1} more)" if len(items) > 1 else ""
         rendered = dataclasses.replace(
             rendered, subject=f"[monitor alert] {plan.watchlist}: {first}{more}"
         )
@@ -154,12 +140,48 @@ def send_batch(d: Delivery, plan: AlertPlan, alert_id: int) -> AlertOutcome:
     except TemporaryDeliveryError as exc:
         wait = retry_delay(attempts)
         _set(d, alert_id, state="pending", last_error=str(exc), next_attempt_at=now + wait)
-        return AlertOutcome(plan.watchlist, "retrying", len(groups), str(exc))
+        return AlertOutcome(plan.watchlist, "retrying", reports, str(exc), len(items))
     except DeliveryError as exc:
         _set(d, alert_id, state="failed", last_error=str(exc))
-        return AlertOutcome(plan.watchlist, "failed", len(groups), str(exc))
+        return AlertOutcome(plan.watchlist, "failed", reports, str(exc), len(items))
     _set(d, alert_id, state="sent", sent_at=now, last_error=None)
-    return AlertOutcome(plan.watchlist, "sent", len(groups))
+    return AlertOutcome(plan.watchlist, "sent", reports, stories=len(items))
+
+
+def _alert_content(s: Session, plan: AlertPlan, row: AlertRow, now: datetime) -> DigestContent:
+    """The batch as an alert: its stories and reports, what of the alert query they matched."""
+    reports = _batch_reports(s, plan, [int(i) for i in row.article_ids])
+    start = min((r.matched_at for r in reports), default=row.created_at)
+    items = story_items(s, plan.watchlist, reports, start, plan.timezone, plan.query.terms)
+    return DigestContent(
+        watchlist=plan.watchlist,
+        query=plan.query.text,
+        period_start=start,
+        period_end=row.created_at,
+        timezone=plan.timezone,
+        articles=tuple(items),
+        generated_at=now,
+        total_reports=len(reports),
+        total_stories=len(items),
+        kind="alert",
+    )
+
+
+def _batch_reports(s: Session, plan: AlertPlan, ids: list[int]) -> list[MatchedReport]:
+    """The batch's matched articles, each with the terms of the alert query it satisfied
+    (what triggered the alert), else the watchlist's terms if the alert query changed."""
+    pairs = s.execute(
+        select(MatchRow, ArticleRow)
+        .join(ArticleRow, ArticleRow.id == MatchRow.article_id)
+        .where(MatchRow.watchlist == plan.watchlist, MatchRow.article_id.in_(ids))
+        .order_by(MatchRow.matched_at, ArticleRow.id)
+    ).all()
+    reports = []
+    for m, a in pairs:
+        hit = plan.query.match(stored_doc(s, a))
+        report = matched_report(m, a)
+        reports.append(with_terms(report, hit.terms) if hit is not None else report)
+    return reports
 
 
 def deliver_alerts(d: Delivery, plans: Sequence[AlertPlan]) -> list[AlertOutcome]:

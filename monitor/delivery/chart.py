@@ -1,4 +1,4 @@
-"""The digest's trend chart: daily matched articles of the leading actors over the last days,
+"""The digest's trend chart: daily matched articles (by publication date) of the leading actors,
 drawn as a deterministic PNG on matplotlib's Agg canvas (no pyplot, no global state changed).
 """
 
@@ -25,15 +25,36 @@ _FONT = "DejaVu Sans"  # ships with matplotlib: the same glyphs on every machine
 _INK, _MUTED, _GRID = "#1f2933", "#616e7c", "#e4e7eb"
 
 
-def trend_rank(trend: ActorTrend) -> tuple[int, int, float, str, str]:
-    """Sort key of the actor table and the chart: most articles in the period, then in the
+# Actor types the table and the chart lead with; countries and places get their own row.
+LEAD_TYPES = frozenset({"armed_group", "person"})
+GEO_TYPES = frozenset({"country", "place"})
+
+
+def type_rank(entity_type: str) -> int:
+    """0 for armed groups and people, 1 for other actors, 2 for countries and places."""
+    return 0 if entity_type in LEAD_TYPES else 2 if entity_type in GEO_TYPES else 1
+
+
+def trend_rank(trend: ActorTrend) -> tuple[int, int, int, float, str, str]:
+    """Sort key of the actor table and the chart: armed groups and people first, then other
+    actors, countries and places last; within each, most articles in the period, then in the
     whole window, then the higher baseline; ties by name."""
-    return (-trend.articles, -sum(trend.daily), -trend.baseline, trend.name.casefold(), trend.id)
+    return (
+        type_rank(trend.type),
+        -trend.articles,
+        -sum(trend.daily),
+        -(trend.baseline or 0.0),
+        trend.name.casefold(),
+        trend.id,
+    )
 
 
 def leading_trends(trends: Sequence[ActorTrend], limit: int = CHART_ACTORS) -> list[ActorTrend]:
-    """The actors worth a line: any mention in the window, most articles in the period first."""
-    return sorted((t for t in trends if any(t.daily)), key=trend_rank)[:limit]
+    """The actors worth a line: any mention in the window, in table order; countries and
+    places only when no other actor has a series (they are named in nearly every article)."""
+    drawn = [t for t in trends if any(t.daily)]
+    actors = [t for t in drawn if t.type not in GEO_TYPES] or drawn
+    return sorted(actors, key=trend_rank)[:limit]
 
 
 def trend_colours(trends: Sequence[ActorTrend]) -> dict[str, str]:

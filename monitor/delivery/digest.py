@@ -12,41 +12,25 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 from zoneinfo import ZoneInfo
 
 from croniter import croniter
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from monitor.delivery import content
 from monitor.delivery.mailer import Mailer, build_message
 from monitor.delivery.render import render_digest
 from monitor.delivery.reports import write_reports
 from monitor.errors import DeliveryError, PermanentDeliveryError, TemporaryDeliveryError
-from monitor.models import (
-    ActorChip,
-    ActorTrend,
-    DigestArticle,
-    DigestContent,
-    OtherReport,
-    RenderedDigest,
-    SourceHealth,
-)
+from monitor.models import DigestContent, RenderedDigest, UndeliveredDigest
+from monitor.pipeline.match import compile_query
 from monitor.storage.engine import Database
-from monitor.storage.schema import (
-    ArticleRow,
-    DigestRow,
-    EntityRow,
-    MatchRow,
-    MentionRow,
-    SourceRow,
-    WatchlistRow,
-)
+from monitor.storage.schema import DigestRow, WatchlistRow
 
 log = logging.getLogger("monitor.digest")
 RETRY_FIRST = timedelta(seconds=60)
 RETRY_CAP = timedelta(hours=1)
-SNIPPET_CHARS = 320
 
 
 @dataclass(frozen=True)
@@ -171,176 +155,45 @@ def open_period(
 def build_content(
     db: Database, plan: DigestPlan, start: datetime, end: datetime, now: datetime
 ) -> DigestContent:
-    """Everything matched in [start, end): one item per story, with the other outlets."""
+    """Everything matched in [start, end): one item per story listing its matched reports,
+    the leading actors, failing sources, and earlier digests that failed."""
     with db.session() as s:
-        pairs = s.execute(
-            select(MatchRow, ArticleRow)
-            .join(ArticleRow, ArticleRow.id == MatchRow.article_id)
-            .where(
-                MatchRow.watchlist == plan.watchlist,
-                MatchRow.matched_at >= start,
-                MatchRow.matched_at < end,
-            )
-            .order_by(MatchRow.matched_at, ArticleRow.id)
-        ).all()
-        by_story: dict[int, list[tuple[MatchRow, ArticleRow]]] = {}
-        for m, a in pairs:
-            by_story.setdefault(a.story_id or -a.id, []).append((m, a))
-        articles = [story_item(s, group) for group in by_story.values()]
-        articles.sort(key=_relevance)
-        failing = _failing_sources(s)
-        trends = actor_trends(s, plan.watchlist, start, end)
+        reports = content.matched_reports(s, plan.watchlist, start, end)
+        terms = compile_query(plan.query).terms
+        items = content.story_items(s, plan.watchlist, reports, start, plan.timezone, terms)
+        failing = content.failing_sources(s)
+        trends = content.actor_trends(s, plan.watchlist, start, end)
+        undelivered = undelivered_digests(s, plan.watchlist, start)
     return DigestContent(
         watchlist=plan.watchlist,
         query=plan.query,
         period_start=start,
         period_end=end,
         timezone=plan.timezone,
-        articles=tuple(articles[: plan.max_articles]),
+        articles=tuple(items[: plan.max_articles]),
         failing_sources=failing,
         generated_at=now,
         actor_trends=trends,
-        total_reports=len(pairs),
+        total_reports=len(reports),
+        total_stories=len(items),
+        undelivered=undelivered,
     )
 
 
-def _relevance(d: DigestArticle) -> tuple[int, int, int, datetime]:
-    """Most relevant first: more outlets, more distinct matched terms, more actor mentions."""
-    mentions = sum(c.count for c in d.actors)
-    return (-len(d.also_reported_by), -len(set(d.matched_terms)), -mentions, d.matched_at)
-
-
-TREND_DAYS = 14
-BASELINE_DAYS = 7
-TREND_ACTORS = 8
-
-
-def actor_trends(
-    s: Session, watchlist: str, start: datetime, end: datetime
-) -> tuple[ActorTrend, ...]:
-    """Leading actors of the period: matched originals naming each, vs the 7 days before.
-
-    `baseline` scales the previous week's count to the period's length; an actor is `rising`
-    with at least 3 articles and more than twice its baseline. Copies are not counted, so
-    syndication does not inflate an actor.
-    """
-    since = min(start - timedelta(days=BASELINE_DAYS), end - timedelta(days=TREND_DAYS))
-    rows = s.execute(
-        select(MatchRow.matched_at, MentionRow.entity_id, EntityRow.name, EntityRow.type)
-        .join(ArticleRow, ArticleRow.id == MatchRow.article_id)
-        .join(MentionRow, MentionRow.article_id == MatchRow.article_id)
-        .join(EntityRow, EntityRow.id == MentionRow.entity_id, isouter=True)
+def undelivered_digests(
+    s: Session, watchlist: str, before: datetime
+) -> tuple[UndeliveredDigest, ...]:
+    """The watchlist's digests that failed for good and started before `before`."""
+    rows = s.scalars(
+        select(DigestRow)
         .where(
-            MatchRow.watchlist == watchlist,
-            MatchRow.matched_at >= since,
-            MatchRow.matched_at < end,
-            ArticleRow.duplicate_of_id.is_(None),
+            DigestRow.watchlist == watchlist,
+            DigestRow.state == "failed",
+            DigestRow.period_start < before,
         )
+        .order_by(DigestRow.period_start)
     ).all()
-    period_days = max((end - start).total_seconds() / 86400, 1 / 24)
-    stats: dict[str, dict[str, Any]] = {}
-    for matched_at, eid, name, etype in rows:
-        st = stats.setdefault(
-            eid,
-            {
-                "name": name or eid,
-                "type": etype or "",
-                "now": 0,
-                "before": 0,
-                "daily": [0] * TREND_DAYS,
-            },
-        )
-        if matched_at >= start:
-            st["now"] += 1
-        elif matched_at >= start - timedelta(days=BASELINE_DAYS):
-            st["before"] += 1
-        day = int((end - matched_at).total_seconds() // 86400)
-        if 0 <= day < TREND_DAYS:
-            st["daily"][TREND_DAYS - 1 - day] += 1
-    leading = sorted(
-        (e for e in stats.items() if e[1]["now"]), key=lambda e: (-e[1]["now"], e[1]["name"])
-    )
-    out = []
-    for eid, st in leading[:TREND_ACTORS]:
-        baseline = round(st["before"] / BASELINE_DAYS * period_days, 2)
-        out.append(
-            ActorTrend(
-                id=eid,
-                name=st["name"],
-                type=st["type"],
-                articles=st["now"],
-                baseline=baseline,
-                rising=st["now"] >= 3 and st["now"] > 2 * baseline,
-                daily=tuple(st["daily"]),
-            )
-        )
-    return tuple(out)
-
-
-def story_item(s: Session, group: list[tuple[MatchRow, ArticleRow]]) -> DigestArticle:
-    # The original (not a copy) and the earliest published is the story's face.
-    match, best = min(
-        group,
-        key=lambda p: (
-            p[1].duplicate_of_id is not None,
-            p[1].published_at or p[1].discovered_at,
-            p[1].id,
-        ),
-    )
-    others: list[OtherReport] = []
-    if best.story_id is not None:
-        for o in s.scalars(
-            select(ArticleRow)
-            .where(ArticleRow.story_id == best.story_id, ArticleRow.id != best.id)
-            .order_by(ArticleRow.id)
-        ):
-            others.append(OtherReport(source=o.source_name, url=o.url, title=o.title))
-    return DigestArticle(
-        url=best.url,
-        title=best.title or best.url,
-        source=best.source_name,
-        published_at=best.published_at,
-        matched_at=match.matched_at,
-        snippet=_snippet(best.text, [str(t) for t in match.terms]),
-        actors=_actors(s, best.id),
-        matched_terms=tuple(str(t) for t in match.terms),
-        also_reported_by=tuple(others),
-        story_id=best.story_id,
-    )
-
-
-def _snippet(text: str, terms: Sequence[str]) -> str:
-    """A window of text around the first matched term (else the opening), on word bounds."""
-    lower = text.lower()
-    hits = [i for i in (lower.find(t.lower()) for t in terms if t) if i >= 0]
-    start = max(0, min(hits) - SNIPPET_CHARS // 3) if hits else 0
-    if start:
-        space = text.find(" ", start)
-        start = space + 1 if 0 <= space < start + 40 else start
-    piece = " ".join(text[start : start + SNIPPET_CHARS].split())
-    prefix = "… " if start else ""
-    suffix = " …" if start + SNIPPET_CHARS < len(text) else ""
-    return f"{prefix}{piece}{suffix}"
-
-
-def _actors(s: Session, article_id: int) -> tuple[ActorChip, ...]:
-    rows = s.execute(
-        select(MentionRow.entity_id, MentionRow.count, EntityRow.name, EntityRow.type)
-        .join(EntityRow, EntityRow.id == MentionRow.entity_id, isouter=True)
-        .where(MentionRow.article_id == article_id)
-        .order_by(MentionRow.count.desc(), MentionRow.entity_id)
-        .limit(10)
-    ).all()
-    return tuple(
-        ActorChip(eid, name or eid, etype or "", count) for eid, count, name, etype in rows
-    )
-
-
-def _failing_sources(s: Session) -> tuple[SourceHealth, ...]:
-    rows = s.scalars(select(SourceRow).where(SourceRow.error_count > 0).order_by(SourceRow.name))
-    return tuple(
-        SourceHealth(r.name, r.url, r.error_count, r.last_error, r.next_check_at) for r in rows
-    )
+    return tuple(UndeliveredDigest(r.period_start, r.period_end, r.last_error or "") for r in rows)
 
 
 # --- delivery -------------------------------------------------------------------------
@@ -386,25 +239,44 @@ def deliver(d: Delivery, plan: DigestPlan, digest_id: int) -> DigestOutcome:
         )
     except DeliveryError as exc:
         _set_state(d, digest_id, "failed", last_error=str(exc))
-        return DigestOutcome(plan.watchlist, start, end, "failed", len(content.articles), str(exc))
+        hint = f"; once fixed, `monitor digest {plan.watchlist} --resend` sends it"
+        log.error("digest %s %s – %s failed: %s%s", plan.watchlist, start, end, exc, hint)
+        return DigestOutcome(
+            plan.watchlist, start, end, "failed", len(content.articles), str(exc) + hint
+        )
     _set_state(d, digest_id, "sent", sent_at=now, last_error=None, outputs=outcome.outputs)
     return outcome
 
 
 def resend(d: Delivery, plan: DigestPlan, digest_id: int | None = None) -> DigestOutcome:
-    """Deliver a recorded digest again (the newest one by default), for humans: `--resend`."""
+    """Deliver a recorded digest again, for humans (`--resend`): by default the oldest one
+    that failed for good, else the newest one. Same period, content and Message-ID."""
     with d.db.session() as s:
         if digest_id is None:
-            digest_id = s.scalar(
-                select(DigestRow.id)
-                .where(DigestRow.watchlist == plan.watchlist)
-                .order_by(DigestRow.period_end.desc())
-                .limit(1)
-            )
+            digest_id = resend_candidate(s, plan.watchlist)
         if digest_id is None:
             raise DeliveryError(f"watchlist {plan.watchlist!r} has no recorded digest to resend")
     _set_state(d, digest_id, "pending", next_attempt_at=None)
     return deliver(d, plan, digest_id)
+
+
+def resend_candidate(s: Session, watchlist: str) -> int | None:
+    """The oldest digest of `watchlist` that failed for good, else its newest digest."""
+    failed: int | None = s.scalar(
+        select(DigestRow.id)
+        .where(DigestRow.watchlist == watchlist, DigestRow.state == "failed")
+        .order_by(DigestRow.period_start)
+        .limit(1)
+    )
+    if failed is not None:
+        return failed
+    newest: int | None = s.scalar(
+        select(DigestRow.id)
+        .where(DigestRow.watchlist == watchlist)
+        .order_by(DigestRow.period_end.desc())
+        .limit(1)
+    )
+    return newest
 
 
 def _send_and_write(

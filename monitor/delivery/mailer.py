@@ -19,6 +19,7 @@ from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import Literal, NoReturn, Protocol
 
+from monitor.delivery.reports import file_stamp
 from monitor.errors import DeliveryError, PermanentDeliveryError, TemporaryDeliveryError
 from monitor.models import RenderedDigest
 
@@ -298,9 +299,7 @@ class FileMailer:
                 when = parsedate_to_datetime(str(msg["Date"]))
             except (TypeError, ValueError):
                 when = None
-        when = when or datetime.now(UTC)
-        when = when if when.tzinfo else when.replace(tzinfo=UTC)
-        return when.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
+        return file_stamp(when or datetime.now(UTC))
 
 
 def _publish(directory: Path, stem: str, suffix: str, data: bytes) -> Path:

@@ -1,4 +1,4 @@
-"""Write a digest as report files under `<dir>/<watchlist>/`: one `<period end>.<ext>` per
+"""Write a digest as report files under `<dir>/<watchlist>/`: one `<period end, UTC>.<ext>` per
 format, and one `feed.atom` per watchlist that gathers the recent digests as entries.
 
 Files appear atomically (temp file + rename), so a reader or a crash never sees half a report.
@@ -11,9 +11,8 @@ import os
 import re
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
-from datetime import UTC
+from datetime import UTC, datetime
 from pathlib import Path
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from monitor.delivery.render import (
     FEED_ENTRIES,
@@ -48,15 +47,16 @@ def watchlist_dirname(name: str) -> str:
     return slug or "watchlist"
 
 
+def file_stamp(when: datetime) -> str:
+    """The one time convention of file names (reports, .eml): UTC, ISO 8601 basic, e.g.
+    20261201T040000Z; a naive time is UTC. Sorts as text, never ambiguous around DST."""
+    when = when if when.tzinfo else when.replace(tzinfo=UTC)
+    return when.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
+
+
 def report_stem(content: DigestContent) -> str:
-    """The period end in the digest's time zone, e.g. 2026-12-01T0700."""
-    try:
-        zone = ZoneInfo(content.timezone)
-    except (ZoneInfoNotFoundError, ValueError) as exc:
-        raise DeliveryError(f"unknown time zone {content.timezone!r} for the digest") from exc
-    end = content.period_end
-    end = end if end.tzinfo else end.replace(tzinfo=UTC)
-    return end.astimezone(zone).strftime("%Y-%m-%dT%H%M")
+    """The period end as a file stamp, e.g. 20261201T040000Z (07:00 in Baghdad)."""
+    return file_stamp(content.period_end)
 
 
 def report_path(content: DigestContent, directory: Path, fmt: str) -> Path:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime
 
 from monitor.models import (
@@ -9,8 +10,10 @@ from monitor.models import (
     ActorTrend,
     DigestArticle,
     DigestContent,
+    MatchedPart,
     OtherReport,
     SourceHealth,
+    UndeliveredDigest,
 )
 
 KH = ActorChip("kataib-hezbollah", "Kata'ib Hezbollah", "armed_group", 3)
@@ -19,9 +22,10 @@ IRGC = ActorChip("irgc-qf", "IRGC Quds Force", "state_org", 2)
 US = ActorChip("united-states", "United States", "country", 4)
 MUHANDIS = ActorChip("abu-mahdi-al-muhandis", "Abu Mahdi al-Muhandis", "person", 1)
 ASAD = ActorChip("al-asad-air-base", "Al Asad Air Base", "place", 2)
+AAH = ActorChip("asaib-ahl-al-haq", "Asa'ib Ahl al-Haq", "armed_group", 1)
 
-# Articles per actor in the period (copies included) against the week before; 14 days of
-# daily counts ending with the period's day.
+# Originals per actor published in the period against the week before; 14 days of daily
+# counts ending with the period's day. Countries and places are in their own row.
 TRENDS = (
     ActorTrend("kataib-hezbollah", KH.name, KH.type, 3, 0.6, True,
                (0, 1, 0, 0, 2, 1, 0, 0, 1, 0, 0, 1, 0, 3)),
@@ -35,6 +39,8 @@ TRENDS = (
                (1, 0, 1, 1, 0, 2, 1, 0, 1, 1, 0, 1, 1, 1)),
     ActorTrend("abu-mahdi-al-muhandis", MUHANDIS.name, MUHANDIS.type, 1, 0.7, False,
                (0, 1, 1, 0, 0, 1, 0, 1, 0, 1, 0, 0, 1, 1)),
+    ActorTrend("asaib-ahl-al-haq", AAH.name, AAH.type, 2, 1.1, False,
+               (1, 0, 0, 1, 1, 0, 0, 1, 0, 2, 1, 0, 1, 2)),
 )  # fmt: skip
 
 
@@ -59,18 +65,29 @@ def morning() -> DigestContent:
                     "had no part in the strike & called for US troops to leave."
                 ),
                 actors=(KH, US, ASAD),
-                matched_terms=("Kataib Hezbollah", "United States", "US"),
+                matched_terms=("armed_group", "United States", "US"),
                 also_reported_by=(
                     OtherReport(
                         "Reuters",
                         "https://example.com/world/iraq-rockets",
                         "Rockets hit Iraqi base",
+                        published_at=datetime(2026, 11, 30, 22, 5, tzinfo=UTC),
+                        matched_at=datetime(2026, 11, 30, 22, 20, tzinfo=UTC),
                     ),
                     OtherReport(
-                        "Al-Monitor", "https://example.net/originals/asad", "Asad base attacked"
+                        "Al-Monitor",
+                        "https://example.net/originals/asad",
+                        "Asad base attacked",
+                        published_at=datetime(2026, 12, 1, 1, 30, tzinfo=UTC),
+                        matched_at=datetime(2026, 12, 1, 1, 45, tzinfo=UTC),
                     ),
                 ),
                 story_id=41,
+                matched_on=(
+                    MatchedPart("type", "armed_group", ("Kata'ib Hezbollah",)),
+                    MatchedPart("word", "United States"),
+                    MatchedPart("word", "US"),
+                ),
             ),
             DigestArticle(
                 url="https://example.org/analysis/pmf-budget",
@@ -83,13 +100,17 @@ def morning() -> DigestContent:
                     "umbrella that includes groups close to Iran and to Abu Mahdi al-Muhandis's "
                     "former network."
                 ),
-                actors=(PMF, IRGC, MUHANDIS),
+                actors=(MUHANDIS, PMF, IRGC),
                 matched_terms=("Iran",),
                 story_id=42,
+                status="update",
+                earlier_reports=2,
+                matched_on=(MatchedPart("word", "Iran"),),
             ),
         ),
         actor_trends=TRENDS,
         total_reports=4,
+        total_stories=2,
         failing_sources=(
             SourceHealth(
                 name="Iraqi News Agency",
@@ -99,6 +120,33 @@ def morning() -> DigestContent:
                 next_check_at=datetime(2026, 12, 1, 5, 0, tzinfo=UTC),
             ),
         ),
+    )
+
+
+def alert() -> DigestContent:
+    """An alert batch: one story, two reports, matched within the same minute."""
+    first = morning().articles[0]
+    return DigestContent(
+        watchlist="iraq-militias",
+        query="entity:kataib-hezbollah AND (rocket* OR drone*)",
+        period_start=datetime(2026, 11, 30, 21, 40, 5, tzinfo=UTC),
+        period_end=datetime(2026, 11, 30, 21, 40, 50, tzinfo=UTC),
+        timezone="Asia/Baghdad",
+        generated_at=datetime(2026, 11, 30, 21, 51, tzinfo=UTC),
+        articles=(
+            dataclasses.replace(
+                first,
+                matched_terms=("kataib-hezbollah", "Rockets", "rockets"),
+                also_reported_by=first.also_reported_by[:1],
+                matched_on=(
+                    MatchedPart("entity", "kataib-hezbollah", ("Kata'ib Hezbollah",)),
+                    MatchedPart("word", "Rockets"),
+                ),
+            ),
+        ),
+        total_reports=2,
+        total_stories=1,
+        kind="alert",
     )
 
 
@@ -113,6 +161,13 @@ def empty() -> DigestContent:
         # The week before had mentions; an empty period still stays a short note.
         actor_trends=(
             ActorTrend("irgc-qf", IRGC.name, IRGC.type, 0, 1.2, False, (1,) * 13 + (0,)),
+        ),
+        undelivered=(
+            UndeliveredDigest(
+                period_start=datetime(2026, 11, 29, 7, 0, tzinfo=UTC),
+                period_end=datetime(2026, 11, 30, 7, 0, tzinfo=UTC),
+                error="SMTP 127.0.0.1:25: message refused: 552 5.3.4 message too big",
+            ),
         ),
     )
 
