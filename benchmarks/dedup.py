@@ -47,7 +47,7 @@ START = datetime(2026, 1, 1, tzinfo=UTC)
 PLANTED = 100
 # Every seventh word a name (capitalised), so story keys are drawn from the text too.
 VOCAB = [f"Name{i}" if i % 7 == 3 else f"w{i}" for i in range(30_000)]
-STORE_VERSION = 2  # bump when what `bulk_store` writes changes: kept stores are rebuilt
+STORE_VERSION = 3  # bump when what `bulk_store` writes changes: kept stores are rebuilt
 
 
 def text(rng: np.random.Generator, words: int = 400) -> str:
@@ -115,14 +115,19 @@ def bulk_store(path: Path, n: int, rng: np.random.Generator) -> list[str]:
             zip(flat[order].tolist(), ids[order].tolist(), strict=True),
         )
     con.executemany(
-        "INSERT OR IGNORE INTO story_keys (key, at, article_id) VALUES (?, ?, ?)",
+        "INSERT OR IGNORE INTO story_keys (key, at, article_id, weight) VALUES (?, ?, ?, ?)",
         (
-            (k, at[i], i + 1)
+            (k, at[i], i + 1, weight)
             for i in range(n)
-            for k in dedup.story_keys(
-                dedup.story_lead("", planted[i] if i < PLANTED else text(rng, 200), P),
-                frozenset(),
-            )
+            for keys in [
+                set(
+                    dedup.article_story_keys(
+                        "", planted[i] if i < PLANTED else text(rng, 200), (), P
+                    )
+                )
+            ]
+            for weight in [len(keys) ** -0.5]
+            for k in keys
         ),
     )
     con.commit()

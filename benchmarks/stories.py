@@ -3,7 +3,7 @@ articles over ten days, 37 events reported by 1-4 outlets, copies, excerpts, fol
 background pieces that name many events) through the real import + dedup + story step.
 
 Run: .venv/bin/python benchmarks/stories.py [--orders time,reverse,shuffle1,shuffle2]
-    [--dataset DIR] [--out FILE]
+    [--dataset DIR] [--out FILE] [--dedup KEY=VALUE ...]
 Prints a table and writes benchmarks/results/stories.json (or --out). For each processing
 order: pairwise story precision and recall against the hand-marked events (a pair counts when
 both articles are in one story), the number of stories, the largest story and the most
@@ -83,9 +83,12 @@ def pairwise(records: Sequence[dict[str, Any]], story: dict[str, int]) -> tuple[
     return (tp / (tp + fp) if tp + fp else 1.0), (tp / (tp + fn) if tp + fn else 1.0)
 
 
-def stories_of(records: list[dict[str, Any]], workdir: Path) -> dict[str, int]:
+def stories_of(
+    records: list[dict[str, Any]], workdir: Path, dedup_settings: dict[str, str]
+) -> dict[str, int]:
     """Import `records` in the order given into a fresh SQLite database; id -> story id."""
-    cfg = {
+    cfg: dict[str, Any] = {
+        "dedup": dedup_settings,
         "database": f"sqlite:///{workdir / 'monitor.db'}",
         "entities": str(ROOT / "config" / "entities.yaml"),
         "reports_dir": str(workdir / "reports"),
@@ -141,19 +144,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--orders", default="time,reverse,shuffle1,shuffle2")
     ap.add_argument("--dataset", type=Path, default=DATASET, help="folder of *.jsonl articles")
     ap.add_argument("--out", type=Path, default=RESULTS)
+    ap.add_argument(
+        "--dedup", action="append", default=[], metavar="KEY=VALUE", help="a dedup: setting"
+    )
     args = ap.parse_args(argv)
     records = load(args.dataset)
     if not records:
         print(f"no articles in {args.dataset}")
         return 2
     truth = Counter(r["event"] for r in records)
+    settings = dict(item.split("=", 1) for item in args.dedup)
     rows = [
         score("baseline: one story each", records, {r["id"]: i for i, r in enumerate(records)}, 0)
     ]
     for order in args.orders.split(","):
         with tempfile.TemporaryDirectory() as tmp:
             started = time.perf_counter()
-            story = stories_of(ordered(records, order), Path(tmp))
+            story = stories_of(ordered(records, order), Path(tmp), settings)
             rows.append(score(order, records, story, time.perf_counter() - started))
     print(f"{len(records)} articles, {len(truth)} events (largest {max(truth.values())} reports)")
     head = f"{'order':<26} {'P':>6} {'R':>6} {'stories':>8} {'largest':>8} {'events':>7} {'s':>6}"
@@ -172,6 +179,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             args.dataset.relative_to(ROOT) if args.dataset.is_relative_to(ROOT) else args.dataset
         ),
         "events": len(truth),
+        "dedup": settings,
         "rows": [asdict(r) for r in rows],
     }
     args.out.write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")

@@ -128,21 +128,31 @@ class DedupSettings(_Strict):
     story_similarity: float = Field(
         0.2, gt=0, le=1, description="same story: Jaccard or containment at least this"
     )
-    story_min_shared_keys: int = Field(
-        3, ge=1, description="same story: rare actors and names of the opening shared"
+    story_threshold: float = Field(
+        0.12, gt=0, le=1, description="same story: mean similarity to the story's reports"
+    )
+    story_top_keys: int = Field(
+        16, ge=1, description="a new report's heaviest keys that find the stories near it"
+    )
+    story_decay: timedelta = Field(
+        timedelta(days=1), description="similarity fades by e per this much time between reports"
     )
     story_max_key_share: float = Field(
-        0.2, gt=0, le=1, description="a key in more of the window's articles is not rare"
+        0.5, gt=0, le=1, description="a key in more of the window's articles weighs nothing"
     )
-    story_min_window_articles: int = Field(
-        10, ge=1, description="fewer articles in the window: no key-based story links"
+    story_lead_paragraphs: int = Field(
+        3, ge=1, description="opening paragraphs (after the title) the story keys come from"
     )
-    story_lead_chars: int = Field(700, ge=100, description="opening characters keys come from")
+    story_lead_chars: int = Field(2000, ge=100, description="at most this much of them")
+    story_link_window: timedelta = Field(
+        timedelta(days=2),
+        description="stories near a new report: published at most this far from it",
+    )
     story_window: timedelta = Field(
         timedelta(days=7), description="how far apart (published time) a story's reports may be"
     )
 
-    @field_validator("story_window", mode="before")
+    @field_validator("story_window", "story_link_window", "story_decay", mode="before")
     @classmethod
     def _window(cls, v: object) -> timedelta:
         return v if isinstance(v, timedelta) else parse_duration(str(v))

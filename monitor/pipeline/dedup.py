@@ -6,11 +6,13 @@ Pure functions; the runner stores the keys, looks candidates up in storage and l
 from __future__ import annotations
 
 import hashlib
+import math
 import re
 import zlib
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from functools import lru_cache
 from itertools import chain
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -59,10 +61,13 @@ class DedupParams:
     duplicate_jaccard: float = 0.5
     duplicate_containment: float = 0.8
     story_similarity: float = 0.2
-    story_min_shared_keys: int = 3
-    story_max_key_share: float = 0.2
-    story_min_window_articles: int = 10
-    story_lead_chars: int = 700
+    story_threshold: float = 0.12
+    story_top_keys: int = 16
+    story_decay: timedelta = timedelta(days=1)
+    story_max_key_share: float = 0.5
+    story_lead_paragraphs: int = 3
+    story_lead_chars: int = 2000
+    story_link_window: timedelta = timedelta(days=2)
     story_window: timedelta = timedelta(days=7)
 
 
@@ -345,35 +350,57 @@ def is_duplicate(sim: Similarity, p: DedupParams) -> bool:
 
 
 def story_lead(title: str, text: str, p: DedupParams) -> str:
-    """The part of an article whose actors and names say what event it reports."""
-    return f"{title}\n\n{text[: p.story_lead_chars]}"
+    """The part of an article that says what event it reports: title and opening paragraphs."""
+    paras = [para for para in text.split("\n") if para.strip()]
+    return f"{title}\n\n" + "\n".join(paras[: p.story_lead_paragraphs])[: p.story_lead_chars]
 
 
-STORY_KEY_TYPES = frozenset({"armed_group", "state_org", "person", "international_org", "media"})
+_WEEKDAYS = frozenset(
+    ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
+)
+_TERM_STOP = _STORY_STOP | frozenset(
+    """the and but for not nor was are has had his her its our out who whom whose why how
+    than then them off over under very just only own same such both each few any all one two
+    new told last first did does can may might must shall being been into onto upon per via
+    reported reports report news""".split()  # noqa: SIM905 - a word list reads better as text
+)
+
+
+def _stem(word: str) -> str:
+    """Plural and singular as one term (drones/drone, militias/militia), nothing cleverer."""
+    if len(word) > 4 and word.endswith("ies"):
+        return word[:-3] + "y"
+    if len(word) > 4 and word.endswith("s") and not word.endswith(("ss", "us", "is")):
+        return word[:-1]
+    return word
+
+
+def story_terms(lead: str) -> list[str]:
+    """What says which event a report is about, with repeats (term frequency): the lead's
+    content words (the title's twice), and each name of the lead joined with each weekday
+    the lead names ("harir@monday"), so one base hit on two days gives two events."""
+    title = lead.partition("\n\n")[0]
+    words = [_stem(w) for w in _WORD.findall(fold(lead)) if len(w) > 2 and w not in _TERM_STOP]
+    words += [_stem(w) for w in _WORD.findall(fold(title)) if len(w) > 2 and w not in _TERM_STOP]
+    days = sorted({w for w in _WORD.findall(fold(lead)) if w in _WEEKDAYS})
+    names = sorted({_fold_name(m.group(1)) for m in _NAME.finditer(lead)} - _STORY_STOP)
+    return [f"w:{w}" for w in words] + [f"x:{n}@{d}" for n in names for d in days]
 
 
 def article_story_keys(
     title: str, text: str, hits: Sequence[EntityHit], p: DedupParams
 ) -> tuple[int, ...]:
-    """The story keys of an article: the actors of STORY_KEY_TYPES mentioned in its lead, and
-    the names there. Mention offsets count from the title's first character, as the lead
-    does (`document_text`)."""
-    lead = story_lead(title, text, p)
-    ids = frozenset(
-        h.id
-        for h in hits
-        if h.type in STORY_KEY_TYPES and any(m.start < len(lead) for m in h.mentions)
-    )
-    return story_keys(lead, ids)
+    """The story keys of an article, one per occurrence of a term (see `story_terms`), as
+    signed 64-bit hashes. The first key is `ANY_KEY`, carried by every indexed article, so
+    one lookup also counts the articles in a window. `hits` are not used: an actor's many
+    spellings matter less than the words the reports of one event share."""
+    del hits
+    return (ANY_KEY, *(_term_key(t) for t in story_terms(story_lead(title, text, p))))
 
 
-def story_keys(lead: str, entity_ids: frozenset[str]) -> tuple[int, ...]:
-    """Keys two reports of one event tend to share: the actors and the names (places,
-    people, units) in the title and opening, as signed 64-bit hashes. The first key is
-    `ANY_KEY`, carried by every article, so one lookup also counts the articles in a window."""
-    names = {_fold_name(m.group(1)) for m in _NAME.finditer(lead)} - _STORY_STOP
-    keys = [f"e:{e}" for e in sorted(entity_ids)] + [f"w:{w}" for w in sorted(names)]
-    return (ANY_KEY, *dict.fromkeys(_key(k) for k in keys))
+@lru_cache(maxsize=65536)
+def _term_key(term: str) -> int:
+    return _key(term)
 
 
 @lru_cache(maxsize=16384)
@@ -382,18 +409,113 @@ def _fold_name(name: str) -> str:
     return fold(name)
 
 
+StoryVector = dict[int, float]
+
+
+def story_vector(
+    tf: dict[int, int], df: dict[int, int], window_articles: int, p: DedupParams
+) -> StoryVector:
+    """The unit-length tf-idf vector of an article's story keys, idf over the story window:
+    a key found in more than `story_max_key_share` of the window's articles ("Iraq", "US",
+    the big militias in an Iraq watch) weighs nothing; the rarer a key, the more it weighs.
+    The idf is smoothed (1 + log), so with no window to judge by, the keys weigh by their
+    frequency alone, and a young database's few articles say how common a key is."""
+    n = window_articles
+    cap = rare_cap(n, p)
+    weights = {
+        k: (1.0 + math.log(c)) * (1.0 + math.log((n + 1) / (df.get(k, 0) + 1)))
+        for k, c in tf.items()
+        if k != ANY_KEY and df.get(k, 0) <= cap
+    }
+    norm = math.sqrt(sum(w * w for w in weights.values()))
+    return {k: w / norm for k, w in weights.items() if w > 0} if norm else {}
+
+
+def cosine(a: StoryVector, b: StoryVector) -> float:
+    if len(a) > len(b):
+        a, b = b, a
+    return sum(w * b.get(k, 0.0) for k, w in a.items())
+
+
+def top_keys(vec: StoryVector, count: int) -> list[int]:
+    """The heaviest keys, heaviest first (ties by key, the same in any order)."""
+    return [k for _, k in sorted(((-w, k) for k, w in vec.items()))[:count]]
+
+
+@dataclass(frozen=True)
+class StoryMember:
+    """An article in a story neighbourhood: its story (None for the new article), time,
+    canonical URL (to order ties the same way in any processing order) and vector."""
+
+    id: int
+    story_id: int | None
+    at: datetime
+    url: str
+    vector: StoryVector
+
+
+def member_similarity(a: StoryMember, b: StoryMember, p: DedupParams) -> float:
+    """Cosine of the vectors, fading with the time between the reports (halved every
+    `story_decay` x ln 2): one base hit on two days is two events."""
+    apart = abs((a.at - b.at).total_seconds()) / p.story_decay.total_seconds()
+    return cosine(a.vector, b.vector) * math.exp(-apart)
+
+
+def average_linkage(members: Sequence[StoryMember], p: DedupParams) -> list[list[StoryMember]]:
+    """Clusters in which every report is, on average, close to every other: the closest
+    pair of clusters merges while their mean similarity is at least `story_threshold`.
+    Members are taken in (time, URL) order and ties broken by it, so the same members give
+    the same clusters whatever order they were stored in."""
+    items = sorted(members, key=lambda m: (m.at, m.url, m.id))
+    n = len(items)
+    # total[i][j]: the sum of similarities between clusters i and j (symmetric)
+    total = [[0.0] * n for _ in range(n)]
+    for i in range(n):
+        for j in range(i + 1, n):
+            total[i][j] = total[j][i] = member_similarity(items[i], items[j], p)
+    clusters: list[list[int]] = [[i] for i in range(n)]
+    while len(clusters) > 1:
+        best, pair = p.story_threshold, None
+        for i, a in enumerate(clusters):
+            for j in range(i + 1, len(clusters)):
+                mean = total[i][j] / (len(a) * len(clusters[j]))
+                if mean >= best and (pair is None or mean > best):
+                    best, pair = mean, (i, j)
+        if pair is None:
+            break
+        i, j = pair
+        clusters[i] += clusters.pop(j)
+        for k in range(len(total)):
+            total[i][k] += total[j][k]
+            total[k][i] = total[i][k]
+        total.pop(j)
+        for row in total:
+            row.pop(j)
+    return [[items[i] for i in c] for c in clusters]
+
+
+def assign_stories(
+    clusters: Sequence[Sequence[StoryMember]],
+) -> list[tuple[Sequence[StoryMember], int | None]]:
+    """Each cluster with the story it continues: the one most of its members were in, the
+    largest clusters choosing first (ties: lower story id); None where a cluster takes no
+    existing story (it becomes a new one)."""
+    order = sorted(clusters, key=lambda c: (-len(c), min((m.at, m.url) for m in c)))
+    used: set[int] = set()
+    out: list[tuple[Sequence[StoryMember], int | None]] = []
+    for cluster in order:
+        votes = Counter(m.story_id for m in cluster if m.story_id is not None)
+        ranked = sorted(votes.items(), key=lambda v: (-v[1], v[0]))
+        story = next((sid for sid, _ in ranked if sid not in used), None)
+        if story is not None:
+            used.add(story)
+        out.append((cluster, story))
+    return out
+
+
 def rare_cap(window_articles: int, p: DedupParams) -> int:
-    """The most articles in a window a key may be found in and still tie reports together."""
+    """The most articles in a window a key may be found in and still weigh anything."""
     return max(2, int(p.story_max_key_share * window_articles))
-
-
-def distinctive(df: dict[int, int], window_articles: int, p: DedupParams) -> set[int]:
-    """Keys rare enough in the window to tie reports together ("Iraq" in every article
-    of an Iraq watch is not); none while the window holds too few articles to say."""
-    if window_articles < p.story_min_window_articles:
-        return set()
-    cap = rare_cap(window_articles, p)
-    return {k for k, n in df.items() if k != ANY_KEY and n <= cap}
 
 
 def _key(text: str) -> int:

@@ -13,6 +13,7 @@ from sqlalchemy import (
     BigInteger,
     DateTime,
     Dialect,
+    Float,
     ForeignKey,
     Index,
     LargeBinary,
@@ -151,16 +152,21 @@ class BandRow(Base):
 
 
 class StoryKeyRow(Base):
-    """A story key (actor or salient name) of an article, with its time for the story window."""
+    """A story key (a term of the article's opening) with its time for the story window and
+    its weight in the article's story vector (tf-idf over the window when it was stored)."""
 
     __tablename__ = "story_keys"
-    __table_args__ = ({"sqlite_with_rowid": False},)
+    __table_args__ = (
+        Index("ix_story_keys_article_id", "article_id"),
+        {"sqlite_with_rowid": False},
+    )
     # (key, at) leads the primary key: the window lookup is one index range per key.
     key: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     at: Mapped[datetime] = mapped_column(primary_key=True)
     article_id: Mapped[int] = mapped_column(
         ForeignKey("articles.id", ondelete="CASCADE"), primary_key=True, autoincrement=False
     )
+    weight: Mapped[float | None] = mapped_column(Float, default=None)  # None: an older scheme
 
 
 class EntityRow(Base):

@@ -24,7 +24,7 @@ from monitor.pipeline.runner.process import (
     sync_entities,
 )
 from monitor.pipeline.runner.stored import Hit, ImportRecord, backtest, import_articles, reextract
-from monitor.pipeline.runner.stories import STORY_WINDOW_SAMPLE, _articles_needed, _link_duplicate
+from monitor.pipeline.runner.stories import STORY_WINDOW_SAMPLE, _link_duplicate
 
 __all__ = [
     "MAX_PAGE_ATTEMPTS",
@@ -36,7 +36,6 @@ __all__ = [
     "ProcessReport",
     "SourceSpec",
     "WatchlistSpec",
-    "_articles_needed",
     "_extract_one",
     "_link_duplicate",
     "backtest",

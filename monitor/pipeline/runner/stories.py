@@ -5,6 +5,7 @@ The earliest published article of a group is its original, whatever the processi
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -40,6 +41,9 @@ from monitor.storage.schema import ArticleRow, BandRow, SignatureRow, StoryKeyRo
 # --- duplicates and stories -------------------------------------------------------------
 
 MAX_NEAR_CANDIDATES = 200  # a flooded bucket (shared boilerplate) must not stall a lookup
+# Reports clustered again around a new one, at most (the nearest in time): a busy story's
+# newest reports, not its whole history.
+MAX_STORY_NEIGHBOURHOOD = 40
 # Counting a window's articles stops here: past it, "rare" means under a share of this many,
 # so a busy week costs the same as a quiet one.
 STORY_WINDOW_SAMPLE = 2000
@@ -94,11 +98,15 @@ def _link_duplicate(
         keys = ()
     elif isinstance(keys, EllipsisType):
         keys = dedup.article_story_keys(row.title, row.text, hits, p)
-    stories = _story_key_matches(s, row, keys, at, p)
+    vector = story_vector(s, keys, at, row.id, p)
     _join_group(s, row, {o.duplicate_of_id or o.id for o in copies.values()})
-    stories |= {o.story_id for o in [*copies.values(), *related.values()] if o.story_id is not None}
-    _join_story(s, row, stories, now)
-    _index_article(s, row, sig, keys, at)
+    copy_stories = {o.story_id for o in copies.values() if o.story_id is not None}
+    if copy_stories:  # a copy is its text's story, whatever its words say
+        _join_story(s, row, copy_stories, now)
+    else:
+        near = {o.story_id for o in related.values() if o.story_id is not None}
+        _cluster_story(s, row, vector, at, near, p, now)
+    _index_article(s, row, sig, vector, at, keyed=bool(keys))
 
 
 @dataclass(frozen=True)
@@ -236,56 +244,160 @@ def _near_matches(
     return out
 
 
-def _story_key_matches(
-    s: Session, row: ArticleRow, keys: Sequence[int], at: datetime, p: dedup.DedupParams
-) -> set[int]:
-    """Stories of the articles inside the story window sharing enough of the window's rarer
-    actors and names."""
-    if len(keys) <= p.story_min_shared_keys:
-        return set()
-    window = (at - p.story_window, at + p.story_window, row.id)
-    # A key in more window articles than the rare cap of the largest window count is never
-    # rare, so the keys are counted that far at most, before the window's articles are.
-    key_limit = dedup.rare_cap(STORY_WINDOW_SAMPLE, p) + 1
-    df = _window_counts(s, [k for k in keys if k != dedup.ANY_KEY], window, key_limit)
-    if len(df) < p.story_min_shared_keys:
-        return set()  # too few keys in the window at all: none of its counts can change that
-    need = _articles_needed(max(df.values()), p)
-    articles = _window_counts(s, [dedup.ANY_KEY], window, need, slots=1).get(dedup.ANY_KEY, 0)
-    rare = sorted(dedup.distinctive(df, articles, p))
-    if len(rare) < p.story_min_shared_keys:
-        return set()
-    lo, hi, me = window
-    slots = _slots(len(rare), 8)
-    found = _story_match_statement(slots).rows(
-        s,
-        {
-            "lo": lo,
-            "hi": hi,
-            "me": me,
-            "n": p.story_min_shared_keys,
-            **_padded("k", rare, slots, rare[0]),  # a repeated key counts once: `IN` is a set
-        },
-    )
-    return {story for (story,) in found if story is not None}
+def story_vector(
+    s: Session, keys: Sequence[int], at: datetime, me: int, p: dedup.DedupParams
+) -> dedup.StoryVector:
+    """The article's story vector: its keys' frequencies weighted by their rarity in the
+    story window, counted in storage (each key only as far as the share that makes it
+    weightless)."""
+    tf = Counter(k for k in keys if k != dedup.ANY_KEY)
+    if not tf:
+        return {}
+    window = (at - p.story_window, at + p.story_window, me)
+    counted = _window_counts(s, [dedup.ANY_KEY], window, STORY_WINDOW_SAMPLE, slots=1)
+    articles = counted.get(dedup.ANY_KEY, 0)
+    cap = dedup.rare_cap(articles, p)
+    df = _window_counts(s, list(tf), window, cap + 1)
+    return dedup.story_vector(dict(tf), df, articles, p)
 
 
-@lru_cache(maxsize=8)
-def _story_match_statement(slots: int) -> Prepared:
-    """The stories of the articles sharing `n` of the keys in the window, in one statement."""
-    ids = (
-        select(StoryKeyRow.article_id)
-        .where(
-            StoryKeyRow.key.in_([bindparam(f"k{i}") for i in range(slots)]),
-            StoryKeyRow.at >= bindparam("lo"),
-            StoryKeyRow.at <= bindparam("hi"),
-            StoryKeyRow.article_id != bindparam("me"),
+def _cluster_story(
+    s: Session,
+    row: ArticleRow,
+    vector: dedup.StoryVector,
+    at: datetime,
+    near: set[int],
+    p: dedup.DedupParams,
+    now: datetime,
+) -> None:
+    """Put `row` in a story by clustering it with the stories near it: those of the
+    articles sharing one of its heaviest keys in the link window, and `near` (partial
+    copies). The neighbourhood's reports are clustered again as a whole (average linkage),
+    so a report joins the story it is close to as a whole, and a late report can also
+    split or join stories as the evidence now says, not as it said in arrival order."""
+    lo, hi = at - p.story_link_window, at + p.story_link_window
+    top = dedup.top_keys(vector, p.story_top_keys)
+    stories = near | (_stories_near(s, top, lo, hi, row.id) if top else set())
+    if not stories:
+        _join_story(s, row, set(), now)
+        return
+    members = _story_members(s, stories, at - p.story_window, at + p.story_window, row.id)
+    vectors = _vectors(s, [m[0] for m in members])
+    neighbourhood = [
+        dedup.StoryMember(aid, story, when, url, vectors.get(aid, {}))
+        for aid, story, when, url in members
+    ]
+    neighbourhood.append(dedup.StoryMember(row.id, None, at, row.canonical_url, vector))
+    kept: set[int] = set()
+    for cluster, story in dedup.assign_stories(dedup.average_linkage(neighbourhood, p)):
+        mine = any(m.id == row.id for m in cluster)
+        if story is None and mine:
+            _join_story(s, row, set(), now)
+            story = row.story_id
+        elif story is None:
+            title = min(cluster, key=lambda m: (m.at, m.url)).id
+            story = _NEW_STORY.scalar(
+                s,
+                {"created_at": now, "updated_at": now, "title": _TITLE_OF.scalar(s, {"id": title})},
+            )
+        elif mine:
+            _join_story(s, row, {story}, now)
+        assert story is not None
+        kept.add(story)
+        for m in cluster:
+            if m.id != row.id and m.story_id != story:
+                _move_to_story(s, m.id, story)
+    # A story no cluster continues may still hold reports outside the neighbourhood.
+    _drop_empty_stories(s, stories - kept)
+
+
+def _stories_near(s: Session, keys: Sequence[int], lo: datetime, hi: datetime, me: int) -> set[int]:
+    """Stories of the articles carrying one of `keys` between `lo` and `hi`."""
+    return {
+        sid
+        for (sid,) in s.connection().execute(
+            _STORIES_NEAR, {"keys": list(keys), "lo": lo, "hi": hi, "me": me}
         )
-        .group_by(StoryKeyRow.article_id)
-        .having(func.count() >= bindparam("n", type_=Integer))
-        .limit(MAX_NEAR_CANDIDATES)
+        if sid is not None
+    }
+
+
+def _story_members(
+    s: Session, stories: set[int], lo: datetime, hi: datetime, me: int
+) -> list[tuple[int, int, datetime, str]]:
+    """(id, story, time, canonical URL) of the stories' originals between `lo` and `hi`,
+    the nearest in time first, at most MAX_STORY_NEIGHBOURHOOD."""
+    params = {"stories": sorted(stories), "lo": lo, "hi": hi, "me": me}
+    rows = s.connection().execute(_STORY_MEMBERS, params)
+    members = [(aid, sid, at, url) for aid, sid, at, url, copy in rows if copy is None and sid]
+    mid = lo + (hi - lo) / 2
+    members.sort(key=lambda m: (abs(m[2] - mid), m[3]))
+    return members[:MAX_STORY_NEIGHBOURHOOD]
+
+
+def _vectors(s: Session, ids: Sequence[int]) -> dict[int, dedup.StoryVector]:
+    out: dict[int, dedup.StoryVector] = {}
+    for start in range(0, len(ids), 500):
+        chunk = {"ids": list(ids[start : start + 500])}
+        for aid, key, weight in s.connection().execute(_VECTORS, chunk):
+            out.setdefault(aid, {})[key] = weight or 0.0
+    return out
+
+
+def _move_to_story(s: Session, article_id: int, story: int) -> None:
+    """Move an original and its copies to another story."""
+    where = or_(ArticleRow.id == article_id, ArticleRow.duplicate_of_id == article_id)
+    _update_articles(s, where, story_id=story)
+
+
+def _drop_empty_stories(s: Session, stories: set[int]) -> None:
+    if not stories:
+        return
+    s.flush()
+    empty = [sid for sid in sorted(stories) if _STORY_SIZE.scalar(s, {"story": sid}) is None]
+    if empty:
+        s.execute(delete(StoryRow).where(StoryRow.id.in_(empty)))
+
+
+_STORIES_NEAR = (
+    select(ArticleRow.story_id)
+    .where(
+        ArticleRow.id.in_(
+            select(StoryKeyRow.article_id)
+            .where(
+                StoryKeyRow.key.in_(bindparam("keys", expanding=True)),
+                StoryKeyRow.at >= bindparam("lo"),
+                StoryKeyRow.at <= bindparam("hi"),
+                StoryKeyRow.article_id != bindparam("me"),
+            )
+            .limit(MAX_NEAR_CANDIDATES)
+        ),
+        ArticleRow.duplicate_of_id.is_(None),
     )
-    return Prepared(select(ArticleRow.story_id).where(ArticleRow.id.in_(ids)).distinct())
+    .distinct()
+)
+# Copies are left out in Python: `duplicate_of_id IS NULL` in SQL leads SQLite to scan that
+# index (most articles are originals) instead of finding the stories' rows.
+_STORY_MEMBERS = select(
+    ArticleRow.id,
+    ArticleRow.story_id,
+    _OTHER_COLUMNS[-1],
+    ArticleRow.canonical_url,
+    ArticleRow.duplicate_of_id,
+).where(
+    ArticleRow.story_id.in_(bindparam("stories", expanding=True)),
+    ArticleRow.id != bindparam("me"),
+    _OTHER_COLUMNS[-1] >= bindparam("lo"),
+    _OTHER_COLUMNS[-1] <= bindparam("hi"),
+)
+_VECTORS = select(StoryKeyRow.article_id, StoryKeyRow.key, StoryKeyRow.weight).where(
+    StoryKeyRow.article_id.in_(bindparam("ids", expanding=True)),
+    StoryKeyRow.weight.is_not(None),
+)
+_STORY_SIZE = Prepared(
+    select(ArticleRow.id).where(ArticleRow.story_id == bindparam("story")).limit(1)
+)
+_TITLE_OF = Prepared(select(ArticleRow.title).where(ArticleRow.id == bindparam("id")))
 
 
 _NO_KEY = 0  # pads a statement's key slots; no stored key hashes to it in practice
@@ -312,19 +424,6 @@ def _window_count_statement(slots: int) -> Prepared:
         )
         parts.append(select(key, select(func.count()).select_from(hits).scalar_subquery()))
     return Prepared(union_all(*parts))
-
-
-def _articles_needed(most: int, p: dedup.DedupParams) -> int:
-    """How far to count the window's articles to tell which keys are rare, when no key is in
-    more than `most` of them: to `STORY_WINDOW_SAMPLE`, or sooner, to a count whose rare cap
-    reaches `most` (every key is rare from there on, as the cap only grows with the count)."""
-    share = p.story_max_key_share
-    need = p.story_min_window_articles
-    if share > 0:
-        need = max(need, int(most / share) - 2)
-    while need < STORY_WINDOW_SAMPLE and dedup.rare_cap(need, p) < most:
-        need += 1
-    return min(need, STORY_WINDOW_SAMPLE)
 
 
 def _window_counts(
@@ -427,19 +526,22 @@ def _index_article(
     s: Session,
     row: ArticleRow,
     sig: dedup.Signature | None,
-    keys: Sequence[int],
+    vector: dedup.StoryVector,
     at: datetime,
+    *,
+    keyed: bool,
 ) -> None:
-    """Store the sketch, LSH buckets and story keys: the index every process shares."""
+    """Store the sketch, LSH buckets and story vector: the index every process shares. An
+    indexed article carries ANY_KEY (weightless), so window counts find it."""
     if sig is not None:
         _INSERT_SIGNATURE.execute(
             s, [{"article_id": row.id, "shingles": sig.shingles, "sketch": sig.sketch}]
         )
         _INSERT_BANDS.execute(s, [{"bucket": k, "article_id": row.id} for k in sig.band_keys])
-    if keys:
-        _INSERT_STORY_KEYS.execute(
-            s, [{"key": k, "at": at, "article_id": row.id} for k in dict.fromkeys(keys)]
-        )
+    if keyed:
+        rows = [{"key": dedup.ANY_KEY, "at": at, "article_id": row.id, "weight": 0.0}]
+        rows += [{"key": k, "at": at, "article_id": row.id, "weight": w} for k, w in vector.items()]
+        _INSERT_STORY_KEYS.execute(s, rows)
 
 
 def reindex_article(
@@ -452,36 +554,33 @@ def reindex_article(
 ) -> None:
     """Replace the index rows of an article whose text (or time) re-extraction changed.
 
-    `old` is (text, time, stored hits) before the change: the rows that text made — sketch,
-    LSH buckets, story keys, recomputed with the current dedup code and deleted by primary
-    key — go. When only the time changed, only the story keys move to the new time (the
-    sketch and buckets stay), if the article had any: an exact copy's group relies on its
-    original's rows. When the text changed, `sig` and `keys` of the new text come in,
+    `old` is (text, time, stored hits) before the change. Its story keys go (found by the
+    article, whatever scheme made them); when the text changed, so do the sketch and LSH
+    buckets the old text made (recomputed with the current dedup code, deleted by primary
+    key). When only the time changed, the sketch and buckets stay and the story vector is
+    stored again at the new time, if the article had one: an exact copy's group relies on
+    its original's rows. When the text changed, `sig` and `keys` of the new text come in,
     unless another article has the same text (its group's original carries the index, as
     when it was first stored). The article's links and stories are kept (`reextract`'s
-    rule). Rows made by an older version of the dedup code, whose keys the current one
-    computes differently, stay behind.
+    rule).
     """
     p = ctx.dedup
-    old_text, old_at, old_hits = old
+    old_text, _, _ = old
     s.flush()
-    old_keys = dedup.article_story_keys(row.title, old_text, old_hits, p) if old_text else ()
-    old_key_rows = [{"key": k, "at": old_at, "article_id": row.id} for k in dict.fromkeys(old_keys)]
+    at = _article_time(row)
+    had_keys = _HAS_STORY_KEY.scalar(s, {"article_id": row.id}) is not None
+    _DELETE_STORY_KEYS.execute(s, [{"article_id": row.id}])
     if row.text == old_text:  # the time alone moved: sketch and buckets stay, keys follow
-        # An indexed article carries ANY_KEY, the first of its keys; an exact copy none.
-        if not old_key_rows or _HAS_STORY_KEY.scalar(s, old_key_rows[0]) is None:
-            return
-        _DELETE_STORY_KEYS.execute(s, old_key_rows)
-        _index_article(s, row, None, keys, _article_time(row))
+        if had_keys:
+            _index_article(s, row, None, story_vector(s, keys, at, row.id, p), at, keyed=True)
         return
     old_sig = dedup.signature(old_text, p) if old_text else None
     _DELETE_SIGNATURE.execute(s, [{"article_id": row.id}])
     if old_sig is not None:
         _DELETE_BANDS.execute(s, [{"bucket": k, "article_id": row.id} for k in old_sig.band_keys])
-    if old_key_rows:
-        _DELETE_STORY_KEYS.execute(s, old_key_rows)
     if _SAME_TEXT.scalar(s, {"hash": row.text_hash, "me": row.id}) is None:
-        _index_article(s, row, sig, keys, _article_time(row))
+        vector = story_vector(s, keys, at, row.id, p)
+        _index_article(s, row, sig, vector, at, keyed=bool(keys))
 
 
 _NEW_STORY = Prepared(
@@ -509,18 +608,10 @@ _DELETE_BANDS = Prepared(
     )
 )
 _DELETE_STORY_KEYS = Prepared(
-    delete(StoryKeyRow).where(
-        StoryKeyRow.key == bindparam("key"),
-        StoryKeyRow.at == bindparam("at"),
-        StoryKeyRow.article_id == bindparam("article_id"),
-    )
+    delete(StoryKeyRow).where(StoryKeyRow.article_id == bindparam("article_id"))
 )
 _HAS_STORY_KEY = Prepared(
-    select(StoryKeyRow.article_id).where(
-        StoryKeyRow.key == bindparam("key"),
-        StoryKeyRow.at == bindparam("at"),
-        StoryKeyRow.article_id == bindparam("article_id"),
-    )
+    select(StoryKeyRow.article_id).where(StoryKeyRow.article_id == bindparam("article_id")).limit(1)
 )
 _SAME_TEXT = Prepared(
     select(ArticleRow.id)
