@@ -115,19 +115,13 @@ def bulk_store(path: Path, n: int, rng: np.random.Generator) -> list[str]:
             zip(flat[order].tolist(), ids[order].tolist(), strict=True),
         )
     con.executemany(
-        "INSERT OR IGNORE INTO story_keys (key, at, article_id, weight) VALUES (?, ?, ?, ?)",
+        "INSERT OR IGNORE INTO story_keys (key, at, article_id) VALUES (?, ?, ?)",
         (
-            (k, at[i], i + 1, weight)
+            (k, at[i], i + 1)
             for i in range(n)
-            for keys in [
-                set(
-                    dedup.article_story_keys(
-                        "", planted[i] if i < PLANTED else text(rng, 200), (), P
-                    )
-                )
-            ]
-            for weight in [len(keys) ** -0.5]
-            for k in keys
+            for k in set(
+                dedup.article_story_keys("", planted[i] if i < PLANTED else text(rng, 200), (), P)
+            )
         ),
     )
     con.commit()

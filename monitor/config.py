@@ -138,7 +138,7 @@ class DedupSettings(_Strict):
         timedelta(days=1), description="similarity fades by e per this much time between reports"
     )
     story_max_key_share: float = Field(
-        0.5, gt=0, le=1, description="a key in more of the window's articles weighs nothing"
+        0.8, gt=0, le=1, description="a key in more of the window's articles weighs nothing"
     )
     story_lead_paragraphs: int = Field(
         3, ge=1, description="opening paragraphs (after the title) the story keys come from"

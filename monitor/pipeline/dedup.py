@@ -64,7 +64,7 @@ class DedupParams:
     story_threshold: float = 0.12
     story_top_keys: int = 16
     story_decay: timedelta = timedelta(days=1)
-    story_max_key_share: float = 0.5
+    story_max_key_share: float = 0.8
     story_lead_paragraphs: int = 3
     story_lead_chars: int = 2000
     story_link_window: timedelta = timedelta(days=2)
@@ -432,9 +432,20 @@ def story_vector(
 
 
 def cosine(a: StoryVector, b: StoryVector) -> float:
-    if len(a) > len(b):
-        a, b = b, a
-    return sum(w * b.get(k, 0.0) for k, w in a.items())
+    return sum(a[k] * b[k] for k in a.keys() & b.keys())
+
+
+def pack_vector(vec: StoryVector) -> tuple[bytes, bytes]:
+    """A vector as stored: its keys (int64) and weights (float32), packed."""
+    return (
+        np.fromiter(vec.keys(), dtype=np.int64, count=len(vec)).tobytes(),
+        np.fromiter(vec.values(), dtype=np.float32, count=len(vec)).tobytes(),
+    )
+
+
+def unpack_vector(keys: bytes, weights: bytes) -> StoryVector:
+    k, w = np.frombuffer(keys, dtype=np.int64), np.frombuffer(weights, dtype=np.float32)
+    return dict(zip(k.tolist(), w.tolist(), strict=True))
 
 
 def top_keys(vec: StoryVector, count: int) -> list[int]:

@@ -13,7 +13,6 @@ from sqlalchemy import (
     BigInteger,
     DateTime,
     Dialect,
-    Float,
     ForeignKey,
     Index,
     LargeBinary,
@@ -152,8 +151,7 @@ class BandRow(Base):
 
 
 class StoryKeyRow(Base):
-    """A story key (a term of the article's opening) with its time for the story window and
-    its weight in the article's story vector (tf-idf over the window when it was stored)."""
+    """A story key (a term of the article's opening) with its time for the story window."""
 
     __tablename__ = "story_keys"
     __table_args__ = (
@@ -166,7 +164,18 @@ class StoryKeyRow(Base):
     article_id: Mapped[int] = mapped_column(
         ForeignKey("articles.id", ondelete="CASCADE"), primary_key=True, autoincrement=False
     )
-    weight: Mapped[float | None] = mapped_column(Float, default=None)  # None: an older scheme
+
+
+class StoryVectorRow(Base):
+    """An article's story vector as stored: its keys (int64) and their weights (float32),
+    tf-idf over the story window when it was stored, packed, read in one row."""
+
+    __tablename__ = "story_vectors"
+    article_id: Mapped[int] = mapped_column(
+        ForeignKey("articles.id", ondelete="CASCADE"), primary_key=True, autoincrement=False
+    )
+    keys: Mapped[bytes] = mapped_column(LargeBinary)
+    weights: Mapped[bytes] = mapped_column(LargeBinary)
 
 
 class EntityRow(Base):

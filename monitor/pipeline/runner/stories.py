@@ -36,14 +36,21 @@ from monitor.models import EntityHit, ExtractedText
 from monitor.pipeline import dedup
 from monitor.pipeline.runner.context import Context
 from monitor.storage.prepared import Prepared
-from monitor.storage.schema import ArticleRow, BandRow, SignatureRow, StoryKeyRow, StoryRow
+from monitor.storage.schema import (
+    ArticleRow,
+    BandRow,
+    SignatureRow,
+    StoryKeyRow,
+    StoryRow,
+    StoryVectorRow,
+)
 
 # --- duplicates and stories -------------------------------------------------------------
 
 MAX_NEAR_CANDIDATES = 200  # a flooded bucket (shared boilerplate) must not stall a lookup
 # Reports clustered again around a new one, at most (the nearest in time): a busy story's
 # newest reports, not its whole history.
-MAX_STORY_NEIGHBOURHOOD = 40
+MAX_STORY_NEIGHBOURHOOD = 24
 # Counting a window's articles stops here: past it, "rare" means under a share of this many,
 # so a busy week costs the same as a quiet one.
 STORY_WINDOW_SAMPLE = 2000
@@ -106,7 +113,7 @@ def _link_duplicate(
     else:
         near = {o.story_id for o in related.values() if o.story_id is not None}
         _cluster_story(s, row, vector, at, near, p, now)
-    _index_article(s, row, sig, vector, at, keyed=bool(keys))
+    _index_article(s, row, sig, keys, vector, at)
 
 
 @dataclass(frozen=True)
@@ -304,9 +311,7 @@ def _cluster_story(
             _join_story(s, row, {story}, now)
         assert story is not None
         kept.add(story)
-        for m in cluster:
-            if m.id != row.id and m.story_id != story:
-                _move_to_story(s, m.id, story)
+        _move_to_story(s, [m.id for m in cluster if m.id != row.id and m.story_id != story], story)
     # A story no cluster continues may still hold reports outside the neighbourhood.
     _drop_empty_stories(s, stories - kept)
 
@@ -339,15 +344,16 @@ def _vectors(s: Session, ids: Sequence[int]) -> dict[int, dedup.StoryVector]:
     out: dict[int, dedup.StoryVector] = {}
     for start in range(0, len(ids), 500):
         chunk = {"ids": list(ids[start : start + 500])}
-        for aid, key, weight in s.connection().execute(_VECTORS, chunk):
-            out.setdefault(aid, {})[key] = weight or 0.0
+        for aid, keys, weights in s.connection().execute(_VECTORS, chunk):
+            out[aid] = dedup.unpack_vector(keys, weights)
     return out
 
 
-def _move_to_story(s: Session, article_id: int, story: int) -> None:
-    """Move an original and its copies to another story."""
-    where = or_(ArticleRow.id == article_id, ArticleRow.duplicate_of_id == article_id)
-    _update_articles(s, where, story_id=story)
+def _move_to_story(s: Session, originals: list[int], story: int) -> None:
+    """Move originals and their copies to another story."""
+    if originals:
+        where = or_(ArticleRow.id.in_(originals), ArticleRow.duplicate_of_id.in_(originals))
+        _update_articles(s, where, story_id=story)
 
 
 def _drop_empty_stories(s: Session, stories: set[int]) -> None:
@@ -390,9 +396,8 @@ _STORY_MEMBERS = select(
     _OTHER_COLUMNS[-1] >= bindparam("lo"),
     _OTHER_COLUMNS[-1] <= bindparam("hi"),
 )
-_VECTORS = select(StoryKeyRow.article_id, StoryKeyRow.key, StoryKeyRow.weight).where(
-    StoryKeyRow.article_id.in_(bindparam("ids", expanding=True)),
-    StoryKeyRow.weight.is_not(None),
+_VECTORS = select(StoryVectorRow.article_id, StoryVectorRow.keys, StoryVectorRow.weights).where(
+    StoryVectorRow.article_id.in_(bindparam("ids", expanding=True))
 )
 _STORY_SIZE = Prepared(
     select(ArticleRow.id).where(ArticleRow.story_id == bindparam("story")).limit(1)
@@ -526,22 +531,25 @@ def _index_article(
     s: Session,
     row: ArticleRow,
     sig: dedup.Signature | None,
+    keys: Sequence[int],
     vector: dedup.StoryVector,
     at: datetime,
-    *,
-    keyed: bool,
 ) -> None:
-    """Store the sketch, LSH buckets and story vector: the index every process shares. An
-    indexed article carries ANY_KEY (weightless), so window counts find it."""
+    """Store the sketch, LSH buckets, story keys and story vector: the index every process
+    shares. Every key is stored, however common, so window counts see it; the first,
+    ANY_KEY, counts the articles."""
     if sig is not None:
         _INSERT_SIGNATURE.execute(
             s, [{"article_id": row.id, "shingles": sig.shingles, "sketch": sig.sketch}]
         )
         _INSERT_BANDS.execute(s, [{"bucket": k, "article_id": row.id} for k in sig.band_keys])
-    if keyed:
-        rows = [{"key": dedup.ANY_KEY, "at": at, "article_id": row.id, "weight": 0.0}]
-        rows += [{"key": k, "at": at, "article_id": row.id, "weight": w} for k, w in vector.items()]
-        _INSERT_STORY_KEYS.execute(s, rows)
+    if keys:
+        _INSERT_STORY_KEYS.execute(
+            s, [{"key": k, "at": at, "article_id": row.id} for k in dict.fromkeys(keys)]
+        )
+    if vector:
+        packed, weights = dedup.pack_vector(vector)
+        _INSERT_VECTOR.execute(s, [{"article_id": row.id, "keys": packed, "weights": weights}])
 
 
 def reindex_article(
@@ -570,9 +578,10 @@ def reindex_article(
     at = _article_time(row)
     had_keys = _HAS_STORY_KEY.scalar(s, {"article_id": row.id}) is not None
     _DELETE_STORY_KEYS.execute(s, [{"article_id": row.id}])
+    _DELETE_VECTOR.execute(s, [{"article_id": row.id}])
     if row.text == old_text:  # the time alone moved: sketch and buckets stay, keys follow
         if had_keys:
-            _index_article(s, row, None, story_vector(s, keys, at, row.id, p), at, keyed=True)
+            _index_article(s, row, None, keys, story_vector(s, keys, at, row.id, p), at)
         return
     old_sig = dedup.signature(old_text, p) if old_text else None
     _DELETE_SIGNATURE.execute(s, [{"article_id": row.id}])
@@ -580,7 +589,7 @@ def reindex_article(
         _DELETE_BANDS.execute(s, [{"bucket": k, "article_id": row.id} for k in old_sig.band_keys])
     if _SAME_TEXT.scalar(s, {"hash": row.text_hash, "me": row.id}) is None:
         vector = story_vector(s, keys, at, row.id, p)
-        _index_article(s, row, sig, vector, at, keyed=bool(keys))
+        _index_article(s, row, sig, keys, vector, at)
 
 
 _NEW_STORY = Prepared(
@@ -599,6 +608,10 @@ _TEXT_OF = Prepared(select(ArticleRow.text).where(ArticleRow.id == bindparam("id
 _INSERT_SIGNATURE = Prepared(insert(SignatureRow))
 _INSERT_BANDS = Prepared(insert(BandRow))
 _INSERT_STORY_KEYS = Prepared(insert(StoryKeyRow))
+_INSERT_VECTOR = Prepared(insert(StoryVectorRow))
+_DELETE_VECTOR = Prepared(
+    delete(StoryVectorRow).where(StoryVectorRow.article_id == bindparam("article_id"))
+)
 _DELETE_SIGNATURE = Prepared(
     delete(SignatureRow).where(SignatureRow.article_id == bindparam("article_id"))
 )

@@ -1,4 +1,4 @@
-"""story vectors: each story key's weight in its article's vector, keys found by article
+"""story vectors: each article's story vector in one row, story keys found by article
 
 Revision ID: 0008
 Revises: 0007
@@ -16,11 +16,21 @@ depends_on = None
 
 
 def upgrade() -> None:
-    op.add_column("story_keys", sa.Column("weight", sa.Float(), nullable=True))
+    op.create_table(
+        "story_vectors",
+        sa.Column(
+            "article_id",
+            sa.Integer(),
+            sa.ForeignKey("articles.id", ondelete="CASCADE"),
+            primary_key=True,
+            autoincrement=False,
+        ),
+        sa.Column("keys", sa.LargeBinary(), nullable=False),
+        sa.Column("weights", sa.LargeBinary(), nullable=False),
+    )
     op.create_index("ix_story_keys_article_id", "story_keys", ["article_id"])
 
 
 def downgrade() -> None:
     op.drop_index("ix_story_keys_article_id", table_name="story_keys")
-    with op.batch_alter_table("story_keys") as batch:
-        batch.drop_column("weight")
+    op.drop_table("story_vectors")
