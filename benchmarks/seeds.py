@@ -1,9 +1,11 @@
-"""Tagging quality on the five seed articles: entity F1 against the hand-made expectations and
-every spelling each article uses for a listed actor.
+"""Tagging quality on the five seed articles (entity F1 against the hand-made expectations and
+every spelling each article uses for a listed actor), and the guard that the repository holds
+none of their text: no run of 8 consecutive words of theirs in any file.
 
 Run: .venv/bin/python benchmarks/seeds.py [--seeds DIR] [--min-f1 0.98] — prints a table, writes
 benchmarks/results/seeds.json, exits 1 when an article is under --min-f1, a confusable is tagged,
-a spelling is missed or an offset does not round-trip. The articles are third-party text and are
+a spelling is missed, an offset does not round-trip or a file of the repository repeats 8
+consecutive words of a seed article. The articles are third-party text and are
 never copied into the repository: they are read from --seeds, else $MONITOR_SEED_CORPUS, else
 ../shared/seed-corpus beside the checkout. benchmarks/seeds/ holds what we wrote about them: per
 article the expected entity ids (`NNN_hash.json`) and the spellings read by hand
@@ -13,10 +15,12 @@ article the expected entity ids (`NNN_hash.json`) and the spellings read by hand
 from __future__ import annotations
 
 import argparse
+import html
 import json
 import os
 import platform
 import re
+import subprocess
 import sys
 import time
 from dataclasses import asdict, dataclass
@@ -89,6 +93,46 @@ def score(tagger: Tagger, stem: str, text: str) -> ArticleScore:
     )
 
 
+_WORD = re.compile(r"[^\W_]+")
+_TAG = re.compile(r"<[^>]{0,2000}>")
+RUN = 8
+
+
+def _runs(text: str) -> set[tuple[str, ...]]:
+    words = _WORD.findall(text.lower())
+    return {tuple(words[i : i + RUN]) for i in range(len(words) - RUN + 1)}
+
+
+def _readings(text: str) -> list[str]:
+    """The file as stored, with entities decoded (twice: HTML inside XML), and with markup
+    removed, so a run split by tags or escapes is found too."""
+    decoded = html.unescape(html.unescape(text))
+    return [text, decoded, _TAG.sub("", decoded), _TAG.sub(" ", decoded)]
+
+
+def copied_runs(seeds: list[Path]) -> dict[str, str]:
+    """Files of the repository (tracked, or untracked and not ignored) that repeat a run of
+    RUN consecutive words of a seed article: path -> the first such run."""
+    seed_runs = set().union(*(_runs(p.read_text("utf-8")) for p in seeds))
+    listed = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        cwd=ROOT,
+        capture_output=True,
+        check=True,
+    ).stdout.decode()
+    found = {}
+    for name in filter(None, listed.split("\0")):
+        path = ROOT / name
+        data = path.read_bytes() if path.is_file() else b"\0"
+        if b"\0" in data[:8192]:
+            continue
+        text = data.decode("utf-8", errors="replace")
+        hits = set().union(*(_runs(t) for t in _readings(text))) & seed_runs
+        if hits:
+            found[name] = " ".join(min(hits))
+    return found
+
+
 def failures(rows: list[ArticleScore], min_f1: float) -> list[str]:
     out = []
     for r in rows:
@@ -156,9 +200,14 @@ def main(argv: list[str] | None = None) -> int:
         "spellings_missed": missed,
         "articles": [asdict(r) for r in rows],
     }
+    copied = copied_runs(sorted(texts.values()))
+    print(f"files repeating {RUN} consecutive seed words: {len(copied)}")
+    for name, run in sorted(copied.items()):
+        print(f"    {name}: {run!r}")
+    summary["copied_runs"] = copied
     RESULTS.write_text(json.dumps(summary, indent=1) + "\n", encoding="utf-8")
     print(f"wrote {RESULTS.relative_to(ROOT)}")
-    problems = failures(rows, args.min_f1)
+    problems = failures(rows, args.min_f1) + [f"{n}: copies seed text" for n in sorted(copied)]
     for line in problems:
         print(f"FAIL {line}", file=sys.stderr)
     return 1 if problems else 0

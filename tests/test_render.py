@@ -421,7 +421,7 @@ def test_text_actor_table_flags_rising_actors() -> None:
     table = lines[head + 1 : head + 7]
     assert table[0].split() == ["Actor", "Articles", "Baseline", "Change"]
     assert table[1].split() == ["▲", "Kata'ib", "Hezbollah", "3", "0.6", "+2.4"]
-    assert table[2].split() == ["Asa'ib", "Ahl", "al-Haq", "2", "1.1", "+0.9"]
+    assert table[2].split() == ["Asaib", "Ahl", "al-Haq", "2", "1.1", "+0.9"]
     assert table[4].split() == ["Popular", "Mobilization", "Forces", "1", "1.4", "-0.4"]
     assert len({len(line) for line in table}) == 1  # columns line up
     # Countries and places are named in nearly every article: their own, shorter row.

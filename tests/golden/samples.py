@@ -22,7 +22,7 @@ IRGC = ActorChip("irgc-qf", "IRGC Quds Force", "state_org", 2)
 US = ActorChip("united-states", "United States", "country", 4)
 MUHANDIS = ActorChip("abu-mahdi-al-muhandis", "Abu Mahdi al-Muhandis", "person", 1)
 ASAD = ActorChip("al-asad-air-base", "Al Asad Air Base", "place", 2)
-AAH = ActorChip("asaib-ahl-al-haq", "Asa'ib Ahl al-Haq", "armed_group", 1)
+AAH = ActorChip("asaib-ahl-al-haq", "Asaib Ahl al-Haq", "armed_group", 1)
 
 # Originals per actor published in the period against the week before; 14 days of daily
 # counts ending with the period's day. Countries and places are in their own row.
