@@ -105,8 +105,9 @@ def _link_duplicate(
         keys = ()
     elif isinstance(keys, EllipsisType):
         keys = dedup.article_story_keys(row.title, row.text, hits, p)
-    vector = story_vector(s, keys, at, row.id, p)
     _join_group(s, row, {o.duplicate_of_id or o.id for o in copies.values()})
+    # Only originals are clustered: a copy's vector would never be read.
+    vector = story_vector(s, keys, at, row.id, p) if row.duplicate_of_id is None else {}
     copy_stories = {o.story_id for o in copies.values() if o.story_id is not None}
     if copy_stories:  # a copy is its text's story, whatever its words say
         _join_story(s, row, copy_stories, now)
