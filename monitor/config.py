@@ -129,7 +129,7 @@ class DedupSettings(_Strict):
         0.2, gt=0, le=1, description="same story: Jaccard or containment at least this"
     )
     story_threshold: float = Field(
-        0.12, gt=0, le=1, description="same story: mean similarity to the story's reports"
+        0.09, gt=0, le=1, description="same story: mean similarity to the story's reports"
     )
     story_top_keys: int = Field(
         16, ge=1, description="a new report's heaviest keys that find the stories near it"

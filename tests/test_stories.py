@@ -55,6 +55,57 @@ def test_the_title_counts_twice_and_function_words_not_at_all() -> None:
     assert "w:the" not in got and "w:was" not in got
 
 
+def test_multi_word_names_and_figures_weigh_more_than_single_words() -> None:
+    got = Counter(
+        terms(
+            "US strikes Jurf al-Sakhar depots",
+            "Two sites at Jurf al-Sakhar were hit, Dar al-Sanabil said; 107mm rockets and "
+            "148,000 barrels were counted.",
+        )
+    )
+    assert got["p:jurf al sakhar"] == 6  # twice in the lead (title included), three times
+    assert got["p:dar al sanabil"] == 3
+    assert got["n:107mm"] == 2 and got["n:148,000"] == 2
+    assert not any(t.startswith("p:") and " " not in t and "-" not in t for t in got)
+
+
+@pytest.mark.parametrize(
+    ("title", "url"),
+    [
+        ("Explainer: who the factions are", "https://a.example/2026/11/17/factions"),
+        ("ANALYSIS - a week of pressure", "https://a.example/news/pressure"),
+        ("Profile: Abu Fadak al-Mohammedawi", "https://a.example/news/abu-fadak"),
+        ("Week in review, 16-20 November", "https://a.example/news/week"),
+        ("What is the Islamic Resistance in Iraq?", "https://a.example/news/iri"),
+        ("How sanctions reach the militias", "https://a.example/explainers/2026/sanctions"),
+        ("Where US forces stand", "https://a.example/analysis/us-forces"),
+        ("تحليل: الفصائل بعد الضربة", "https://a.example/ar/news/1"),
+    ],
+)
+def test_background_pieces_are_known_by_their_label_or_section(title: str, url: str) -> None:
+    assert dedup.is_background(title, url)
+
+
+@pytest.mark.parametrize(
+    ("title", "url"),
+    [
+        ("Drones target Harir air base", "https://a.example/2026/11/16/drones-harir"),
+        ("How the drone attack on Harir unfolded", "https://a.example/news/harir-analysis"),
+        ("Review ordered into Ain al-Asad attack", "https://a.example/world/review"),
+        ("Rockets hit base, officials say", "https://a.example/profiles-of-war/rockets"),
+    ],
+)
+def test_reports_are_not_background(title: str, url: str) -> None:
+    assert not dedup.is_background(title, url)
+
+
+def test_term_counts_are_stored_as_they_were_counted() -> None:
+    keys = dedup.article_story_keys("Drone hits Erbil", "A drone hit Erbil on Monday.", (), P)
+    tf = dedup.term_counts(keys)
+    assert dedup.ANY_KEY not in tf and max(tf.values()) >= 2
+    assert dedup.unpack_terms(*dedup.pack_terms(tf)) == tf
+
+
 def test_keys_found_in_more_than_the_share_of_the_window_weigh_nothing() -> None:
     tf = {1: 1, 2: 1, 3: 2}
     vec = dedup.story_vector(tf, {1: 90, 2: 3, 3: 10}, 100, P)  # 1 is in 90 % of the window
@@ -143,9 +194,9 @@ def test_clusters_continue_the_stories_most_of_their_members_were_in(
 def make_app(tmp_path: Path, database_url: str) -> Iterator[Any]:
     apps: list[appmod.App] = []
 
-    def build() -> appmod.App:
+    def build(database: str | None = None) -> appmod.App:
         cfg = {
-            "database": database_url,
+            "database": database or database_url,
             "entities": str(REPO / "config" / "entities.yaml"),
             "reports_dir": str(tmp_path / "reports"),
         }
@@ -214,17 +265,45 @@ def test_stories_do_not_chain_a_dense_field_together(make_app: Any) -> None:
     for found in events.values():
         assert len(found & asad) <= 1, found
     precision, recall = pairwise(story)
-    assert precision >= 0.85 and recall >= 0.7, (precision, recall)
+    assert precision >= 0.95 and recall >= 0.85, (precision, recall)
+    for r in RECORDS:  # a background piece is a story of its own
+        if r["kind"] == "background":
+            assert events[story[r["id"]]] == {r["event"]}, r["id"]
+
+
+def test_a_backfill_in_reverse_order_gives_the_daemons_stories(
+    make_app: Any, tmp_path: Path
+) -> None:
+    """Newest first (a backfill, into a SQLite file) and oldest first (a daemon) give the
+    same stories, but for a report: terms are weighed when clustered, and the pass settles
+    the reports clustered in a window that has grown since."""
+    by_time = sorted(RECORDS, key=lambda r: (r["published_at"], r["id"]))
+    forward = stories(make_app(), by_time)
+    backward = stories(make_app(f"sqlite:///{tmp_path / 'backfill.db'}"), by_time[::-1])
+    for story in (forward, backward):
+        precision, recall = pairwise(story)
+        assert precision >= 0.95 and recall >= 0.85, (precision, recall)
+    # The goal is the same stories; measured: one report (of 112) placed differently.
+    together = [
+        {
+            pair
+            for pair in itertools.combinations(sorted(story), 2)
+            if story[pair[0]] == story[pair[1]]
+        }
+        for story in (forward, backward)
+    ]
+    differ = together[0] ^ together[1]
+    assert len(differ) <= 0.05 * len(together[0] | together[1]), sorted(differ)
 
 
 @pytest.mark.parametrize("seed", [1, 2])
-def test_any_processing_order_keeps_stories_apart(make_app: Any, seed: int) -> None:
+def test_any_processing_order_meets_the_targets(make_app: Any, seed: int) -> None:
     shuffled = random.Random(seed).sample(RECORDS, len(RECORDS))
     story = stories(make_app(), shuffled)
     largest_event = max(Counter(r["event"] for r in RECORDS).values())
     assert max(Counter(story.values()).values()) <= largest_event
-    precision, _ = pairwise(story)
-    assert precision >= 0.75, precision
+    precision, recall = pairwise(story)
+    assert precision >= 0.95 and recall >= 0.85, (precision, recall)
 
 
 def test_a_copy_follows_its_original_into_the_story(make_app: Any) -> None:

@@ -26,6 +26,12 @@ from monitor.pipeline.normalize import fold
 
 _WORD = re.compile(r"\w+")
 _NAME = re.compile(r"(?<![.!?]\s)\b([A-Z][\w'’-]{3,})")
+# A multi-word name: capitalised words, figures and the particles Arabic names join with.
+_CAP_WORD = r"(?:[A-Z][\w'’]+|al-[A-Z][\w'’]+)"
+_PHRASE = re.compile(
+    rf"{_CAP_WORD}(?:[ -](?:(?:al|bin|ibn|el|of|de|the)[ -])?(?:{_CAP_WORD}|\d[\w,]*))*"
+)
+_FIGURE = re.compile(r"\b\d[\d,.]*\w*")
 _MOBILE_HOSTS = ("amp.", "m.", "mobile.")
 _AMP_QUERY = {"amp", "amp_js_v", "usqp", "outputtype"}
 _AMP_CACHE = re.compile(r"^/[cv]/(?:s/)?([^/]+)(/.*)?$")
@@ -61,7 +67,7 @@ class DedupParams:
     duplicate_jaccard: float = 0.5
     duplicate_containment: float = 0.8
     story_similarity: float = 0.2
-    story_threshold: float = 0.12
+    story_threshold: float = 0.09
     story_top_keys: int = 16
     story_decay: timedelta = timedelta(days=1)
     story_max_key_share: float = 0.8
@@ -377,14 +383,59 @@ def _stem(word: str) -> str:
 
 def story_terms(lead: str) -> list[str]:
     """What says which event a report is about, with repeats (term frequency): the lead's
-    content words (the title's twice), and each name of the lead joined with each weekday
-    the lead names ("harir@monday"), so one base hit on two days gives two events."""
+    content words (the title's twice); its multi-word names ("Jurf al-Sakhar", "Dar
+    al-Sanabil", "Silver Crescent Logistics") and figures ("107mm", "148,000") three and
+    two times over, as a shared place, firm or figure says more than a shared word; and
+    each name of the lead joined with each weekday the lead names ("harir@monday"), so one
+    base hit on two days gives two events."""
     title = lead.partition("\n\n")[0]
-    words = [_stem(w) for w in _WORD.findall(fold(lead)) if len(w) > 2 and w not in _TERM_STOP]
+    folded = fold(lead)
+    words = [_stem(w) for w in _WORD.findall(folded) if len(w) > 2 and w not in _TERM_STOP]
     words += [_stem(w) for w in _WORD.findall(fold(title)) if len(w) > 2 and w not in _TERM_STOP]
-    days = sorted({w for w in _WORD.findall(fold(lead)) if w in _WEEKDAYS})
+    phrases = [_fold_name(m.group(0)) for m in _PHRASE.finditer(lead)]
+    phrases = [p for p in phrases if " " in p or "-" in p]
+    figures = _FIGURE.findall(lead)
+    days = sorted({w for w in _WORD.findall(folded) if w in _WEEKDAYS})
     names = sorted({_fold_name(m.group(1)) for m in _NAME.finditer(lead)} - _STORY_STOP)
-    return [f"w:{w}" for w in words] + [f"x:{n}@{d}" for n in names for d in days]
+    return (
+        [f"w:{w}" for w in words]
+        + [f"p:{p}" for p in phrases] * 3
+        + [f"n:{n}" for n in figures] * 2
+        + [f"x:{n}@{d}" for n in names for d in days]
+    )
+
+
+# How outlets label what is not a report of one event: explainers, analysis, profiles,
+# opinion and roundups, in a headline's label ("Analysis: ...", "EXPLAINER - ...") or a
+# section of the URL path (/analysis/, /explainers/, /weekly/).
+_BACKGROUND_LABEL = re.compile(
+    r"^\W*(?:explainer|explained|analysis|news analysis|profile|opinion|op-ed|comment"
+    r"|commentary|editorial|factbox|fact box|q&a|timeline|in depth|in-depth|insight|interview"
+    r"|podcast|newsletter|week in review|the week|weekly|column|تحليل|رأي|مقال|تحلیل|یادداشت)"
+    r"\s*[:|\-\u2013\u2014]",
+    re.IGNORECASE,
+)
+_BACKGROUND_TITLE = re.compile(
+    r"^\W*(?:(?:the )?week in review\b|(?:what|who) (?:is|are|was|were)\b.*\?\s*$)",
+    re.IGNORECASE,
+)
+_BACKGROUND_SECTIONS = frozenset(
+    """explainer explainers explained analysis analyses opinion opinions comment commentary
+    editorial editorials profile profiles factbox factboxes in-depth indepth longform
+    insight insights weekly week-in-review podcast podcasts newsletter newsletters
+    columns columnists""".split()  # noqa: SIM905 - a word list reads better as text
+)
+
+
+def is_background(title: str, url: str) -> bool:
+    """Whether a piece labels itself as background rather than a report of one event: an
+    explainer, analysis, profile, opinion piece or weekly roundup (by its headline's label
+    or its URL's section). Such a piece names many events, so it is a story of its own:
+    no report joins it, and it joins no report's story."""
+    if _BACKGROUND_LABEL.match(title) or _BACKGROUND_TITLE.match(title):
+        return True
+    path = urlsplit(url).path.lower().split("/")[:-1]  # the sections, not the slug
+    return any(part in _BACKGROUND_SECTIONS for part in path)
 
 
 def article_story_keys(
@@ -435,17 +486,22 @@ def cosine(a: StoryVector, b: StoryVector) -> float:
     return sum(a[k] * b[k] for k in a.keys() & b.keys())
 
 
-def pack_vector(vec: StoryVector) -> tuple[bytes, bytes]:
-    """A vector as stored: its keys (int64) and weights (float32), packed."""
+def pack_terms(tf: dict[int, int]) -> tuple[bytes, bytes]:
+    """An article's story keys and their counts as stored: int64 keys, float32 counts."""
     return (
-        np.fromiter(vec.keys(), dtype=np.int64, count=len(vec)).tobytes(),
-        np.fromiter(vec.values(), dtype=np.float32, count=len(vec)).tobytes(),
+        np.fromiter(tf.keys(), dtype=np.int64, count=len(tf)).tobytes(),
+        np.fromiter(tf.values(), dtype=np.float32, count=len(tf)).tobytes(),
     )
 
 
-def unpack_vector(keys: bytes, weights: bytes) -> StoryVector:
-    k, w = np.frombuffer(keys, dtype=np.int64), np.frombuffer(weights, dtype=np.float32)
-    return dict(zip(k.tolist(), w.tolist(), strict=True))
+def unpack_terms(keys: bytes, counts: bytes) -> dict[int, int]:
+    k, c = np.frombuffer(keys, dtype=np.int64), np.frombuffer(counts, dtype=np.float32)
+    return dict(zip(k.tolist(), c.astype(np.int64).tolist(), strict=True))
+
+
+def term_counts(keys: Sequence[int]) -> dict[int, int]:
+    """How often each story key occurs (`article_story_keys` repeats a key per occurrence)."""
+    return dict(Counter(k for k in keys if k != ANY_KEY))
 
 
 def top_keys(vec: StoryVector, count: int) -> list[int]:

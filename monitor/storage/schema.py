@@ -166,16 +166,18 @@ class StoryKeyRow(Base):
     )
 
 
-class StoryVectorRow(Base):
-    """An article's story vector as stored: its keys (int64) and their weights (float32),
-    tf-idf over the story window when it was stored, packed, read in one row."""
+class StoryTermsRow(Base):
+    """An original's story terms as stored: its keys (int64) and how often each occurs
+    (float32), packed, read in one row. Weights are not stored: they are worked out when
+    the story is clustered, from the story window as it is then, so a report processed
+    early weighs its words as one processed late would."""
 
-    __tablename__ = "story_vectors"
+    __tablename__ = "story_terms"
     article_id: Mapped[int] = mapped_column(
         ForeignKey("articles.id", ondelete="CASCADE"), primary_key=True, autoincrement=False
     )
     keys: Mapped[bytes] = mapped_column(LargeBinary)
-    weights: Mapped[bytes] = mapped_column(LargeBinary)
+    counts: Mapped[bytes] = mapped_column(LargeBinary)
 
 
 class EntityRow(Base):

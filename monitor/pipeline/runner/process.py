@@ -35,7 +35,7 @@ from monitor.models import EntityHit, ExtractedText, FetchPolicy, MatchDoc
 from monitor.pipeline import dedup, extract, fetch
 from monitor.pipeline.match import prepare
 from monitor.pipeline.runner.context import MAX_PAGE_ATTEMPTS, Context, ProcessReport, WatchlistSpec
-from monitor.pipeline.runner.stories import _link_duplicate
+from monitor.pipeline.runner.stories import _link_duplicate, clustered_in, settle_stories
 from monitor.pipeline.tag import Tagger
 from monitor.storage.prepared import EncodedJSON, Prepared
 from monitor.storage.schema import ArticleRow, EntityRow, MatchRow, MentionRow
@@ -178,16 +178,17 @@ def process(ctx: Context, *, limit: int | None = None) -> ProcessReport:
         return report
     ctx.progress(f"processing {len(pending)} article(s)")
     batch: list[_Outcome] = []
-    stored = 0
+    stored, clustered = 0, dict[int, int]()
     for outcome in _fetch_and_extract(ctx, pending):
         batch.append(outcome)
         if len(batch) >= RECORD_BATCH:
-            _record_batch(ctx, batch, report)
+            clustered |= _record_batch(ctx, batch, report)
             stored, batch = stored + len(batch), []
             if stored % 100 == 0:
                 ctx.progress(f"  {stored}/{len(pending)} articles stored")
     if batch:
-        _record_batch(ctx, batch, report)
+        clustered |= _record_batch(ctx, batch, report)
+    settle_stories(ctx, clustered)
     expire_html(ctx)
     return report
 
@@ -353,9 +354,13 @@ def _retry_page_later(o: _Outcome) -> bool:
 # --- storing -----------------------------------------------------------------------------
 
 
-def _record_batch(ctx: Context, outcomes: Sequence[_Outcome], report: ProcessReport) -> None:
+def _record_batch(
+    ctx: Context, outcomes: Sequence[_Outcome], report: ProcessReport
+) -> dict[int, int]:
     """Store a batch of outcomes in one transaction, in order: each article is linked to the
-    duplicates and stories stored before it, this batch's included (flushed one by one)."""
+    duplicates and stories stored before it, this batch's included (flushed one by one).
+    Returns the originals put in a story by their words, each with the size of the story
+    window it was weighed in (what `settle_stories` needs)."""
     now = ctx.clock()
     with ctx.db.session() as s:
         ids = [o.pending.id for o in outcomes]
@@ -375,6 +380,7 @@ def _record_batch(ctx: Context, outcomes: Sequence[_Outcome], report: ProcessRep
             s.flush()
         _store_mentions(s, [(aid, a.mentions) for aid, a in analysed])
         report.matched += _store_matches(s, [(aid, a.found) for aid, a in analysed], now)
+        return clustered_in(s)
 
 
 def _record_failure(row: ArticleRow, o: _Outcome, report: ProcessReport, now: datetime) -> None:

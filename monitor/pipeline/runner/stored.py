@@ -29,7 +29,7 @@ from monitor.pipeline.runner.process import (
     _store_mentions,
     sync_entities,
 )
-from monitor.pipeline.runner.stories import _article_time, reindex_article
+from monitor.pipeline.runner.stories import _article_time, reindex_article, settle_stories
 from monitor.storage.schema import ArticleRow, EntityRow, MentionRow
 
 
@@ -143,6 +143,7 @@ def import_articles(ctx: Context, records: Sequence[ImportRecord]) -> ProcessRep
     sync_entities(ctx)
     report = ProcessReport()
     now = ctx.clock()
+    clustered: dict[int, int] = {}
     for rec in records:
         canon = dedup.canonical_url(rec.url)
         with ctx.db.session() as s:
@@ -171,7 +172,8 @@ def import_articles(ctx: Context, records: Sequence[ImportRecord]) -> ProcessRep
                 if isinstance(r, ExtractError)
                 else _Outcome(pending, r, rec.html)
             )
-        _record_batch(ctx, [outcome], report)
+        clustered |= _record_batch(ctx, [outcome], report)
+    settle_stories(ctx, clustered)
     return report
 
 

@@ -5,10 +5,10 @@ The earliest published article of a group is its original, whatever the processi
 
 from __future__ import annotations
 
-from collections import Counter
-from collections.abc import Sequence
+import dataclasses
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import lru_cache
 from types import EllipsisType
 from typing import Any
@@ -42,7 +42,7 @@ from monitor.storage.schema import (
     SignatureRow,
     StoryKeyRow,
     StoryRow,
-    StoryVectorRow,
+    StoryTermsRow,
 )
 
 # --- duplicates and stories -------------------------------------------------------------
@@ -54,6 +54,10 @@ MAX_STORY_NEIGHBOURHOOD = 24
 # Counting a window's articles stops here: past it, "rare" means under a share of this many,
 # so a busy week costs the same as a quiet one.
 STORY_WINDOW_SAMPLE = 2000
+SETTLE_BATCH = 50  # originals settled per transaction
+SETTLE_GROWTH = 1.25  # a story window grown by more than this since: clustered again
+_CLUSTERED = "monitor.story_clustered"  # Session.info key: originals clustered, window size
+_WINDOW_COUNTS = "monitor.story_window_counts"  # Session.info key: per-window key counts
 
 
 def _link_duplicate(
@@ -106,15 +110,19 @@ def _link_duplicate(
     elif isinstance(keys, EllipsisType):
         keys = dedup.article_story_keys(row.title, row.text, hits, p)
     _join_group(s, row, {o.duplicate_of_id or o.id for o in copies.values()})
-    # Only originals are clustered: a copy's vector would never be read.
-    vector = story_vector(s, keys, at, row.id, p) if row.duplicate_of_id is None else {}
+    # Only originals are clustered: a copy's terms would never be read. A background
+    # piece stores none either: no report joins its story, it joins none.
+    background = dedup.is_background(row.title or "", row.url)
+    tf = dedup.term_counts(keys) if row.duplicate_of_id is None and not background else {}
     copy_stories = {o.story_id for o in copies.values() if o.story_id is not None}
     if copy_stories:  # a copy is its text's story, whatever its words say
         _join_story(s, row, copy_stories, now)
+    elif background:
+        _join_story(s, row, set(), now)
     else:
         near = {o.story_id for o in related.values() if o.story_id is not None}
-        _cluster_story(s, row, vector, at, near, p, now)
-    _index_article(s, row, sig, keys, vector, at)
+        _cluster_story(s, row, tf, at, near, p, now)
+    _index_article(s, p, row, sig, keys, tf, at)
 
 
 @dataclass(frozen=True)
@@ -252,69 +260,168 @@ def _near_matches(
     return out
 
 
-def story_vector(
-    s: Session, keys: Sequence[int], at: datetime, me: int, p: dedup.DedupParams
-) -> dedup.StoryVector:
-    """The article's story vector: its keys' frequencies weighted by their rarity in the
-    story window, counted in storage (each key only as far as the share that makes it
-    weightless)."""
-    tf = Counter(k for k in keys if k != dedup.ANY_KEY)
-    if not tf:
-        return {}
-    window = (at - p.story_window, at + p.story_window, me)
-    counted = _window_counts(s, [dedup.ANY_KEY], window, STORY_WINDOW_SAMPLE, slots=1)
-    articles = counted.get(dedup.ANY_KEY, 0)
-    cap = dedup.rare_cap(articles, p)
-    df = _window_counts(s, list(tf), window, cap + 1)
-    return dedup.story_vector(dict(tf), df, articles, p)
+def _window_start(at: datetime, p: dedup.DedupParams) -> datetime:
+    """The story window weighing the terms of reports published on `at`'s (UTC) day: the
+    days around it, the same for every report of that day."""
+    return at.replace(hour=0, minute=0, second=0, microsecond=0) - p.story_window
+
+
+def _window_key_counts(
+    s: Session, keys: Iterable[int], at: datetime, p: dedup.DedupParams
+) -> dict[int, int]:
+    """Indexed articles carrying each key (and ANY_KEY: all of them) in the story window of
+    `at`, each counted once per session (transaction) and then kept in step by
+    `_counted_in` as the session indexes articles."""
+    start = _window_start(at, p)
+    windows: dict[datetime, dict[int, int]] = s.info.setdefault(_WINDOW_COUNTS, {})
+    counts = windows.setdefault(start, {})
+    missing = [k for k in dict.fromkeys((dedup.ANY_KEY, *keys)) if k not in counts]
+    if missing:
+        end = start + 2 * p.story_window + timedelta(days=1)
+        found = _window_counts(s, missing, (start, end, 0), STORY_WINDOW_SAMPLE + 1)
+        counts.update({k: found.get(k, 0) for k in missing})
+    return counts
+
+
+def _counted_in(s: Session, keys: Iterable[int], at: datetime, p: dedup.DedupParams) -> None:
+    """Count a newly indexed article's keys in the session's windows that hold its time."""
+    windows: dict[datetime, dict[int, int]] | None = s.info.get(_WINDOW_COUNTS)
+    for start, counts in (windows or {}).items():
+        if start <= at < start + 2 * p.story_window + timedelta(days=1):
+            for k in keys:
+                if k in counts:
+                    counts[k] += 1
+
+
+def story_vectors(
+    s: Session,
+    tf: dict[int, int],
+    others: dict[int, dict[int, int]],
+    at: datetime,
+    p: dedup.DedupParams,
+    *,
+    stored: bool = False,
+) -> tuple[dedup.StoryVector, dict[int, dedup.StoryVector]]:
+    """The story vectors of an article about to be indexed (its term counts `tf`) and of
+    stored `others`: tf-idf with the idf over the story window of the article's day as it
+    stands with the article in it (`stored`: it is counted already). Weighed now, not
+    when each report was stored, a neighbourhood's reports weigh their words alike
+    whatever order they came in."""
+    keys = set(tf).union(*others.values())
+    counts = _window_key_counts(s, keys, at, p)
+    new = not stored
+    articles = min(counts[dedup.ANY_KEY], STORY_WINDOW_SAMPLE) + new
+    df = {k: counts[k] + (new and k in tf) for k in keys}
+    return (
+        dedup.story_vector(tf, df, articles, p),
+        {aid: dedup.story_vector(terms, df, articles, p) for aid, terms in others.items()},
+    )
 
 
 def _cluster_story(
     s: Session,
     row: ArticleRow,
-    vector: dedup.StoryVector,
+    tf: dict[int, int],
     at: datetime,
     near: set[int],
     p: dedup.DedupParams,
     now: datetime,
 ) -> None:
-    """Put `row` in a story by clustering it with the stories near it: those of the
-    articles sharing one of its heaviest keys in the link window, and `near` (partial
-    copies). The neighbourhood's reports are clustered again as a whole (average linkage),
-    so a report joins the story it is close to as a whole, and a late report can also
-    split or join stories as the evidence now says, not as it said in arrival order."""
-    lo, hi = at - p.story_link_window, at + p.story_link_window
-    top = dedup.top_keys(vector, p.story_top_keys)
-    stories = near | (_stories_near(s, top, lo, hi, row.id) if top else set())
-    if not stories:
+    """Put `row` in a story by clustering it with the stories near it (`_regroup`)."""
+    me = dedup.StoryMember(row.id, None, at, row.canonical_url, {})
+    story = _regroup(s, me, tf, near, p, now, stored=False)
+    seen: dict[int, int] = s.info.setdefault(_CLUSTERED, {})
+    seen[row.id] = _window_key_counts(s, (), at, p)[dedup.ANY_KEY]
+    if story is None:
         _join_story(s, row, set(), now)
-        return
-    members = _story_members(s, stories, at - p.story_window, at + p.story_window, row.id)
-    vectors = _vectors(s, [m[0] for m in members])
+    else:
+        _join_story(s, row, {story}, now)
+
+
+def _regroup(
+    s: Session,
+    me: dedup.StoryMember,
+    tf: dict[int, int],
+    near: set[int],
+    p: dedup.DedupParams,
+    now: datetime,
+    *,
+    stored: bool,
+) -> int | None:
+    """Cluster the reports around `me` (term counts `tf`) again and store the outcome; the
+    story `me` is in (None: a new one, for an article not stored yet).
+
+    The neighbourhood is the stories of the articles sharing one of its heaviest keys in
+    the link window, and `near` (partial copies). Its reports are clustered again as a
+    whole (average linkage), so a report joins the story it is close to as a whole, and a
+    late report can also split or join stories as the evidence now says, not as it said
+    in arrival order."""
+    at = me.at
+    lo, hi = at - p.story_link_window, at + p.story_link_window
+    vector, _ = story_vectors(s, tf, {}, at, p, stored=stored)
+    top = dedup.top_keys(vector, p.story_top_keys)
+    stories = near | (_stories_near(s, top, lo, hi, me.id) if top else set())
+    if me.story_id is not None:
+        stories.add(me.story_id)
+    if not stories:
+        return None
+    members = _story_members(s, stories, at - p.story_window, at + p.story_window, me.id)
+    terms = _terms(s, [m[0] for m in members])
+    vector, vectors = story_vectors(s, tf, terms, at, p, stored=stored)
     neighbourhood = [
         dedup.StoryMember(aid, story, when, url, vectors.get(aid, {}))
         for aid, story, when, url in members
     ]
-    neighbourhood.append(dedup.StoryMember(row.id, None, at, row.canonical_url, vector))
+    neighbourhood.append(dataclasses.replace(me, vector=vector))
     kept: set[int] = set()
+    mine: int | None = None
     for cluster, story in dedup.assign_stories(dedup.average_linkage(neighbourhood, p)):
-        mine = any(m.id == row.id for m in cluster)
-        if story is None and mine:
-            _join_story(s, row, set(), now)
-            story = row.story_id
-        elif story is None:
+        if story is None:
             title = min(cluster, key=lambda m: (m.at, m.url)).id
             story = _NEW_STORY.scalar(
                 s,
                 {"created_at": now, "updated_at": now, "title": _TITLE_OF.scalar(s, {"id": title})},
             )
-        elif mine:
-            _join_story(s, row, {story}, now)
         assert story is not None
+        if any(m.id == me.id for m in cluster):
+            mine = story
         kept.add(story)
-        _move_to_story(s, [m.id for m in cluster if m.id != row.id and m.story_id != story], story)
+        moved = [m.id for m in cluster if m.story_id != story and (stored or m.id != me.id)]
+        _move_to_story(s, moved, story)
     # A story no cluster continues may still hold reports outside the neighbourhood.
     _drop_empty_stories(s, stories - kept)
+    return mine
+
+
+def clustered_in(s: Session) -> dict[int, int]:
+    """The originals this session put in a story by their words, each with the number of
+    articles its story window held then."""
+    return dict(s.info.get(_CLUSTERED, {}))
+
+
+def settle_stories(ctx: Context, clustered: dict[int, int]) -> None:
+    """Cluster again, once a pass is stored, around each original it clustered in a story
+    window that has grown by more than SETTLE_GROWTH since, in publication order. Each was
+    clustered with the window as it stood when it came: in a backfill or a first import
+    (newest first, or all at once) the early ones met a nearly empty window, which weighs
+    every word as rare. After this, stories are what the stored reports say, whatever
+    order they came in; a daemon's pass, which grows a week's window by little, settles
+    little."""
+    p = ctx.dedup
+    ids = sorted(clustered)
+    now = ctx.clock()
+    for start in range(0, len(ids), SETTLE_BATCH):
+        with ctx.db.session() as s:
+            chunk = ids[start : start + SETTLE_BATCH]
+            terms = _terms(s, chunk)
+            rows = s.execute(_SETTLE_ROWS, {"ids": chunk}).all()
+            for aid, at, url in sorted(rows, key=lambda r: (r[1], r[2], r[0])):
+                window = _window_key_counts(s, (), at, p)[dedup.ANY_KEY]
+                if aid not in terms or window <= clustered[aid] * SETTLE_GROWTH:
+                    continue
+                story = _STORY_OF.scalar(s, {"id": aid})
+                me = dedup.StoryMember(aid, story, at, url, {})
+                _regroup(s, me, terms[aid], set(), p, now, stored=True)
 
 
 def _stories_near(s: Session, keys: Sequence[int], lo: datetime, hi: datetime, me: int) -> set[int]:
@@ -341,12 +448,13 @@ def _story_members(
     return members[:MAX_STORY_NEIGHBOURHOOD]
 
 
-def _vectors(s: Session, ids: Sequence[int]) -> dict[int, dedup.StoryVector]:
-    out: dict[int, dedup.StoryVector] = {}
+def _terms(s: Session, ids: Sequence[int]) -> dict[int, dict[int, int]]:
+    """The stored story-term counts of originals."""
+    out: dict[int, dict[int, int]] = {}
     for start in range(0, len(ids), 500):
         chunk = {"ids": list(ids[start : start + 500])}
-        for aid, keys, weights in s.connection().execute(_VECTORS, chunk):
-            out[aid] = dedup.unpack_vector(keys, weights)
+        for aid, keys, counts in s.connection().execute(_TERMS, chunk):
+            out[aid] = dedup.unpack_terms(keys, counts)
     return out
 
 
@@ -397,9 +505,13 @@ _STORY_MEMBERS = select(
     _OTHER_COLUMNS[-1] >= bindparam("lo"),
     _OTHER_COLUMNS[-1] <= bindparam("hi"),
 )
-_VECTORS = select(StoryVectorRow.article_id, StoryVectorRow.keys, StoryVectorRow.weights).where(
-    StoryVectorRow.article_id.in_(bindparam("ids", expanding=True))
+_TERMS = select(StoryTermsRow.article_id, StoryTermsRow.keys, StoryTermsRow.counts).where(
+    StoryTermsRow.article_id.in_(bindparam("ids", expanding=True))
 )
+_SETTLE_ROWS = select(ArticleRow.id, _OTHER_COLUMNS[-1], ArticleRow.canonical_url).where(
+    ArticleRow.id.in_(bindparam("ids", expanding=True)), ArticleRow.duplicate_of_id.is_(None)
+)
+_STORY_OF = Prepared(select(ArticleRow.story_id).where(ArticleRow.id == bindparam("id")))
 _STORY_SIZE = Prepared(
     select(ArticleRow.id).where(ArticleRow.story_id == bindparam("story")).limit(1)
 )
@@ -530,27 +642,30 @@ def _join_story(s: Session, row: ArticleRow, story_ids: set[int], now: datetime)
 
 def _index_article(
     s: Session,
+    p: dedup.DedupParams,
     row: ArticleRow,
     sig: dedup.Signature | None,
     keys: Sequence[int],
-    vector: dedup.StoryVector,
+    tf: dict[int, int],
     at: datetime,
 ) -> None:
-    """Store the sketch, LSH buckets, story keys and story vector: the index every process
-    shares. Every key is stored, however common, so window counts see it; the first,
-    ANY_KEY, counts the articles."""
+    """Store the sketch, LSH buckets, story keys and an original's story-term counts: the
+    index every process shares. Every key is stored, however common, so window counts see
+    it; the first, ANY_KEY, counts the articles."""
     if sig is not None:
         _INSERT_SIGNATURE.execute(
             s, [{"article_id": row.id, "shingles": sig.shingles, "sketch": sig.sketch}]
         )
         _INSERT_BANDS.execute(s, [{"bucket": k, "article_id": row.id} for k in sig.band_keys])
     if keys:
+        distinct = dict.fromkeys(keys)
         _INSERT_STORY_KEYS.execute(
-            s, [{"key": k, "at": at, "article_id": row.id} for k in dict.fromkeys(keys)]
+            s, [{"key": k, "at": at, "article_id": row.id} for k in distinct]
         )
-    if vector:
-        packed, weights = dedup.pack_vector(vector)
-        _INSERT_VECTOR.execute(s, [{"article_id": row.id, "keys": packed, "weights": weights}])
+        _counted_in(s, distinct, at, p)
+    if tf:
+        packed, counts = dedup.pack_terms(tf)
+        _INSERT_TERMS.execute(s, [{"article_id": row.id, "keys": packed, "counts": counts}])
 
 
 def reindex_article(
@@ -567,7 +682,7 @@ def reindex_article(
     article, whatever scheme made them); when the text changed, so do the sketch and LSH
     buckets the old text made (recomputed with the current dedup code, deleted by primary
     key). When only the time changed, the sketch and buckets stay and the story vector is
-    stored again at the new time, if the article had one: an exact copy's group relies on
+    stored again at the new time, if the article had them: an exact copy's group relies on
     its original's rows. When the text changed, `sig` and `keys` of the new text come in,
     unless another article has the same text (its group's original carries the index, as
     when it was first stored). The article's links and stories are kept (`reextract`'s
@@ -579,18 +694,19 @@ def reindex_article(
     at = _article_time(row)
     had_keys = _HAS_STORY_KEY.scalar(s, {"article_id": row.id}) is not None
     _DELETE_STORY_KEYS.execute(s, [{"article_id": row.id}])
-    _DELETE_VECTOR.execute(s, [{"article_id": row.id}])
+    _DELETE_TERMS.execute(s, [{"article_id": row.id}])
+    s.info.pop(_WINDOW_COUNTS, None)  # counted with the keys just deleted
+    tf = dedup.term_counts(keys) if row.duplicate_of_id is None else {}
     if row.text == old_text:  # the time alone moved: sketch and buckets stay, keys follow
         if had_keys:
-            _index_article(s, row, None, keys, story_vector(s, keys, at, row.id, p), at)
+            _index_article(s, p, row, None, keys, tf, at)
         return
     old_sig = dedup.signature(old_text, p) if old_text else None
     _DELETE_SIGNATURE.execute(s, [{"article_id": row.id}])
     if old_sig is not None:
         _DELETE_BANDS.execute(s, [{"bucket": k, "article_id": row.id} for k in old_sig.band_keys])
     if _SAME_TEXT.scalar(s, {"hash": row.text_hash, "me": row.id}) is None:
-        vector = story_vector(s, keys, at, row.id, p)
-        _index_article(s, row, sig, keys, vector, at)
+        _index_article(s, p, row, sig, keys, tf, at)
 
 
 _NEW_STORY = Prepared(
@@ -609,9 +725,9 @@ _TEXT_OF = Prepared(select(ArticleRow.text).where(ArticleRow.id == bindparam("id
 _INSERT_SIGNATURE = Prepared(insert(SignatureRow))
 _INSERT_BANDS = Prepared(insert(BandRow))
 _INSERT_STORY_KEYS = Prepared(insert(StoryKeyRow))
-_INSERT_VECTOR = Prepared(insert(StoryVectorRow))
-_DELETE_VECTOR = Prepared(
-    delete(StoryVectorRow).where(StoryVectorRow.article_id == bindparam("article_id"))
+_INSERT_TERMS = Prepared(insert(StoryTermsRow))
+_DELETE_TERMS = Prepared(
+    delete(StoryTermsRow).where(StoryTermsRow.article_id == bindparam("article_id"))
 )
 _DELETE_SIGNATURE = Prepared(
     delete(SignatureRow).where(SignatureRow.article_id == bindparam("article_id"))
