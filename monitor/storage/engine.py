@@ -1,4 +1,4 @@
-"""Engine and sessions (SQLite: WAL, busy timeout, BEGIN IMMEDIATE; or PostgreSQL), migrations.
+"""Engine, transactions (SQLite: WAL, busy timeout, BEGIN IMMEDIATE; or PostgreSQL), migrations.
 
 `open_database` is what the composition root calls; it migrates to the newest schema.
 """
@@ -69,8 +69,19 @@ def migrate(engine: Engine, revision: str = "head") -> None:
         raise StorageError(f"database migration failed on {engine.url!r}: {exc}") from exc
 
 
+class Tx:
+    """One transaction as the layers above storage hold it: they pass it to the storage
+    functions (`monitor.storage.*`) and never touch the session inside."""
+
+    __slots__ = ("session",)
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+
 class Database:
-    """The engine plus a session factory; `session()` is one transaction."""
+    """The engine plus a session factory; `transaction()` (or, inside storage, `session()`)
+    is one transaction."""
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
@@ -81,6 +92,12 @@ class Database:
         """A session whose transaction commits on success and rolls back on error."""
         with self._factory() as s, s.begin():
             yield s
+
+    @contextmanager
+    def transaction(self) -> Iterator[Tx]:
+        """A transaction that commits on success and rolls back on error."""
+        with self.session() as s:
+            yield Tx(s)
 
     def dispose(self) -> None:
         self.engine.dispose()
