@@ -30,14 +30,13 @@ import time
 from datetime import UTC, datetime, timedelta
 from multiprocessing import get_context
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
 
-from monitor.models import ExtractedText
-from monitor.pipeline import dedup, runner
-from monitor.storage.engine import open_database
+from monitor.models import LinkSubject
+from monitor.pipeline import dedup, runner, story
+from monitor.storage.engine import Tx, open_database
 from monitor.storage.schema import ArticleRow
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -120,7 +119,7 @@ def bulk_store(path: Path, n: int, rng: np.random.Generator) -> list[str]:
             (k, at[i], i + 1)
             for i in range(n)
             for k in set(
-                dedup.article_story_keys("", planted[i] if i < PLANTED else text(rng, 200), (), P)
+                story.article_story_keys("", planted[i] if i < PLANTED else text(rng, 200), (), P)
             )
         ),
     )
@@ -132,7 +131,6 @@ def bulk_store(path: Path, n: int, rng: np.random.Generator) -> list[str]:
 def lookups(url: str, planted: list[str], queries: int, rng: np.random.Generator) -> dict[str, Any]:
     """Process `queries` new articles through the runner's dedup step; time each part."""
     db = open_database(url)
-    ctx: Any = SimpleNamespace(dedup=P)
     sig_ms, step_ms, commit_ms, found = [], [], [], 0
     try:
         for q in range(queries):
@@ -154,9 +152,21 @@ def lookups(url: str, planted: list[str], queries: int, rng: np.random.Generator
                 s.add(row)
                 s.flush()
                 t2 = time.perf_counter()
-                ex = ExtractedText(title="", text=body, method="bench")
-                # As the runner calls it without a precomputed signature: computed inside.
-                runner._link_duplicate(ctx, s, row, ex, [], START)
+                # As the runner stores it, with the signature and keys computed here (in
+                # the daemon an extraction worker computes them).
+                subject = LinkSubject(
+                    row.id,
+                    row.url,
+                    row.canonical_url,
+                    None,
+                    "",
+                    body,
+                    row.text_hash,
+                    row.published_at,
+                )
+                sig = dedup.signature(body, P)
+                keys = story.article_story_keys("", body, (), P)
+                runner.link(P, Tx(s), subject, START, sig=sig, keys=keys)
                 s.flush()
                 found += q < PLANTED and row.duplicate_of_id is not None
                 t3 = time.perf_counter()

@@ -379,7 +379,8 @@ def measure_stages(web: Web, tmp: Path, sample: int) -> dict[str, Any]:
 
     from monitor import app as appmod
     from monitor.config import load_settings
-    from monitor.pipeline import dedup, runner
+    from monitor.pipeline import dedup, runner, story
+    from monitor.pipeline.runner import analysis
 
     proc = importlib.import_module("monitor.pipeline.runner.process")
     n_sources = max(1, -(-sample // max(1, len(web.pages) // max(1, len(web.sources)))))
@@ -395,7 +396,7 @@ def measure_stages(web: Web, tmp: Path, sample: int) -> dict[str, Any]:
         costs["poll (feeds: HTTP, parse, store)"] += cpu() - t
         pending = proc.pending_articles(ctx)[:sample]
         t = cpu()
-        fetched = asyncio.run(proc._fetch_pages(ctx, pending))
+        fetched = asyncio.run(proc.fetch_pages(ctx, pending))
         costs["fetch (HTTP, robots.txt, decode)"] += cpu() - t
         stages = runner.stages_for(ctx)
         outcomes = []
@@ -408,7 +409,7 @@ def measure_stages(web: Web, tmp: Path, sample: int) -> dict[str, Any]:
                     _trafilatura(o.html, p.url)
                     costs["(trafilatura alone: the limit's work)"] += cpu() - t
                 else:
-                    ex = proc._extract_one(o.html, p.url, p.feed_html)
+                    ex = runner.extract_one(o.html, p.url, p.feed_html)
                     costs["extract (trafilatura + metadata)"] += cpu() - t
             assert not isinstance(ex, Exception), ex
             title = p.title or ex.title
@@ -416,21 +417,21 @@ def measure_stages(web: Web, tmp: Path, sample: int) -> dict[str, Any]:
             hits = tuple(stages.tagger.tag(runner.document_text(title, ex.text)))
             costs["tag"] += cpu() - t
             t = cpu()
-            proc._match_all(stages.watchlists, title, ex.text, p.source, hits)
+            analysis.match_all(stages.watchlists, title, ex.text, p.source, hits)
             costs["match (watchlists and alerts)"] += cpu() - t
             t = cpu()
             dedup.text_fingerprint(ex.text)
             dedup.signature(ex.text, stages.dedup)
-            dedup.article_story_keys(title, ex.text, hits, stages.dedup)
+            story.article_story_keys(title, ex.text, hits, stages.dedup)
             costs["dedup keys (hash, MinHash, story keys)"] += cpu() - t
             t = cpu()
-            gzip.compress(o.html.encode("utf-8"), proc.HTML_GZIP_LEVEL)
+            gzip.compress(o.html.encode("utf-8"), analysis.HTML_GZIP_LEVEL)
             costs["compress kept HTML"] += cpu() - t
-            outcomes.append(proc._with_extraction(o, proc.analyse(proc._job(o), stages)))
+            outcomes.append(proc.with_extraction(o, runner.analyse(proc.job_for(o), stages)))
         report = runner.ProcessReport()
         t = cpu()
-        for i in range(0, len(outcomes), proc.RECORD_BATCH):
-            proc._record_batch(ctx, outcomes[i : i + proc.RECORD_BATCH], report)
+        for i in range(0, len(outcomes), runner.RECORD_BATCH):
+            runner.record_batch(ctx, outcomes[i : i + runner.RECORD_BATCH], report)
         costs["store (dedup lookups, links, mentions, matches)"] += cpu() - t
     finally:
         app.close()
@@ -483,7 +484,7 @@ def child(spec_path: str) -> None:
 
         sample = next(PAGES.glob("*.html")).read_text(encoding="utf-8")
         n = workers * 2
-        list(app.ctx.executor.map(runner._extract_one, [sample] * n, ["http://x/"] * n, [""] * n))
+        list(app.ctx.executor.map(runner.extract_one, [sample] * n, ["http://x/"] * n, [""] * n))
     t0 = time.perf_counter()
     cpu0 = resource.getrusage(resource.RUSAGE_SELF)
     if os.environ.get("INGEST_PROFILE"):  # a cProfile dump of the cycle, for finding limits

@@ -10,17 +10,15 @@ import logging
 import multiprocessing
 import os
 import re
-import shutil
 import urllib.request
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
-from sqlalchemy import func, select
 
 from monitor import config as configmod
 from monitor.config import Settings
@@ -28,13 +26,15 @@ from monitor.delivery import digest as ledger
 from monitor.delivery.alerts import AlertOutcome, AlertPlan, deliver_alerts
 from monitor.delivery.digest import DigestOutcome, DigestPlan
 from monitor.delivery.mailer import FileMailer, Mailer, SmtpMailer
-from monitor.errors import ConfigError, DeliveryError
+from monitor.errors import ConfigError
 from monitor.models import DigestContent, Entity, FetchPolicy
+from monitor.offline import load_tagger
 from monitor.pipeline import fetch, runner
 from monitor.pipeline.match import compile_query
-from monitor.pipeline.tag import Tagger, compile_entities, find_candidates
+from monitor.pipeline.tag import find_candidates
+from monitor.storage import articles, runs, sources
+from monitor.storage import ledger as ledger_store
 from monitor.storage.engine import Database, open_database
-from monitor.storage.schema import ArticleRow, DigestRow, MatchRow, MentionRow, RunRow, SourceRow
 
 log = logging.getLogger("monitor")
 Clock = Callable[[], datetime]
@@ -63,10 +63,11 @@ class App:
             self._executor.shutdown(wait=True, cancel_futures=True)
         self.db.dispose()
 
+    def __enter__(self) -> App:
+        return self
 
-def load_tagger(path: Path) -> tuple[tuple[Entity, ...], Tagger]:
-    entities = configmod.load_entities(path)
-    return entities, compile_entities(entities)
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
 
 
 def build_mailer(settings: Settings) -> Mailer:
@@ -196,21 +197,16 @@ def _record_run(
     app: App, kind: str, fn: Callable[[], T], summary: Callable[[T], dict[str, Any]]
 ) -> T:
     """Run `fn` as a recorded run (for `monitor status`): running, then ok or failed."""
-    started = app.ctx.clock()
-    with app.db.session() as s:
-        run = RunRow(kind=kind, started_at=started, status="running", summary={})
-        s.add(run)
-        s.flush()
-        run_id = run.id
+    with app.db.transaction() as tx:
+        run_id = runs.start(tx, kind, app.ctx.clock())
     status, recorded = "failed", {}
     try:
         result = fn()
         status, recorded = "ok", summary(result)
         return result
     finally:
-        with app.db.session() as s:
-            row = s.get_one(RunRow, run_id)
-            row.finished_at, row.status, row.summary = app.ctx.clock(), status, recorded
+        with app.db.transaction() as tx:
+            runs.finish(tx, run_id, app.ctx.clock(), status, recorded)
 
 
 def make_http_client(
@@ -310,8 +306,8 @@ def preview_digest(
     """The content of a digest without recording or sending anything."""
     plan = plan_for(app, watchlist)
     now = app.ctx.clock()
-    with app.db.session() as s:
-        start = since or ledger.last_period_end(s, watchlist)
+    with app.db.transaction() as tx:
+        start = since or ledger.last_period_end(tx, watchlist)
     return ledger.build_content(app.db, plan, start, until or now, now)
 
 
@@ -332,60 +328,44 @@ def export_articles(
             h.article_id
             for h in runner.backtest(app.ctx, compile_query(query), since=since, limit=10**9)
         }
-    with app.db.session() as s:
-        q = select(ArticleRow).where(ArticleRow.state == "processed").order_by(ArticleRow.id)
-        if since is not None:
-            q = q.where(ArticleRow.processed_at >= since)
-        urls = {i: u for i, u in s.execute(select(ArticleRow.id, ArticleRow.url))}
-        for row in s.scalars(q):
-            if ids is not None and row.id not in ids:
-                continue
-            mentions = s.execute(
-                select(MentionRow.entity_id, MentionRow.count)
-                .where(MentionRow.article_id == row.id)
-                .order_by(MentionRow.count.desc(), MentionRow.entity_id)
-            ).all()
-            watchlists = s.scalars(
-                select(MatchRow.watchlist)
-                .where(MatchRow.article_id == row.id)
-                .order_by(MatchRow.watchlist)
-            ).all()
+    with app.db.transaction() as tx:
+        for a in articles.exported(tx, since, ids):
             yield {
-                "url": row.url,
-                "canonical_url": row.canonical_url,
-                "title": row.title,
-                "source": row.source_name,
-                "published_at": row.published_at.isoformat() if row.published_at else None,
-                "processed_at": row.processed_at.isoformat() if row.processed_at else None,
-                "text": row.text,
-                "entities": [{"id": e, "count": c} for e, c in mentions],
-                "story_id": row.story_id,
-                "duplicate_of": urls.get(row.duplicate_of_id) if row.duplicate_of_id else None,
-                "watchlists": list(watchlists),
-                "extraction_method": row.extraction_method,
+                "url": a.url,
+                "canonical_url": a.canonical_url,
+                "title": a.title,
+                "source": a.source,
+                "published_at": a.published_at.isoformat() if a.published_at else None,
+                "processed_at": a.processed_at.isoformat() if a.processed_at else None,
+                "text": a.text,
+                "entities": [{"id": e, "count": c} for e, c in a.entities],
+                "story_id": a.story_id,
+                "duplicate_of": a.duplicate_of,
+                "watchlists": list(a.watchlists),
+                "extraction_method": a.extraction_method,
             }
 
 
 def source_health(app: App) -> list[dict[str, Any]]:
     runner.sync_sources(app.ctx)
-    with app.db.session() as s:
-        rows = s.scalars(select(SourceRow).order_by(SourceRow.name)).all()
-        return [
-            {
-                "name": r.name,
-                "url": r.url,
-                "last_status": r.last_status,
-                "error_count": r.error_count,
-                "last_error": r.last_error,
-                "warning": r.warning,
-                "last_polled_at": r.last_polled_at,
-                "last_success_at": r.last_success_at,
-                "next_check_at": r.next_check_at,
-                "interval": _minutes(r.poll_interval_s),
-                "items_seen": r.items_seen,
-            }
-            for r in rows
-        ]
+    with app.db.transaction() as tx:
+        rows = sources.states(tx)
+    return [
+        {
+            "name": r.name,
+            "url": r.url,
+            "last_status": r.last_status,
+            "error_count": r.error_count,
+            "last_error": r.last_error,
+            "warning": r.warning,
+            "last_polled_at": r.last_polled_at,
+            "last_success_at": r.last_success_at,
+            "next_check_at": r.next_check_at,
+            "interval": _minutes(r.poll_interval_s),
+            "items_seen": r.items_seen,
+        }
+        for r in rows
+    ]
 
 
 def _minutes(seconds: float | None) -> str | None:
@@ -398,41 +378,51 @@ def reset_source(app: App, name: str) -> None:
     """Clear a source's errors and back-off so the next cycle polls it."""
     app.settings.source(name)
     runner.sync_sources(app.ctx)
-    with app.db.session() as s:
-        row = s.scalars(select(SourceRow).where(SourceRow.name == name)).one()
-        row.error_count, row.last_error, row.next_check_at = 0, None, None
-        row.etag = row.last_modified = None
+    with app.db.transaction() as tx:
+        state = sources.state(tx, name)
+        assert state is not None  # synced just now
+        sources.save(
+            tx,
+            replace(
+                state,
+                error_count=0,
+                last_error=None,
+                next_check_at=None,
+                etag=None,
+                last_modified=None,
+            ),
+        )
 
 
 def status(app: App, *, limit: int = 10) -> dict[str, list[dict[str, Any]]]:
-    with app.db.session() as s:
-        runs = s.scalars(select(RunRow).order_by(RunRow.id.desc()).limit(limit)).all()
-        digests = s.scalars(select(DigestRow).order_by(DigestRow.id.desc()).limit(limit)).all()
-        return {
-            "runs": [
-                {
-                    "kind": r.kind,
-                    "started_at": r.started_at,
-                    "finished_at": r.finished_at,
-                    "status": r.status,
-                    "summary": r.summary,
-                }
-                for r in runs
-            ],
-            "digests": [
-                {
-                    "watchlist": d.watchlist,
-                    "period_start": d.period_start,
-                    "period_end": d.period_end,
-                    "state": d.state,
-                    "articles": d.article_count,
-                    "attempts": d.attempts,
-                    "last_error": d.last_error,
-                    "next_attempt_at": d.next_attempt_at,
-                }
-                for d in digests
-            ],
-        }
+    with app.db.transaction() as tx:
+        recent = runs.recent(tx, limit)
+        digests = ledger_store.recent_digests(tx, limit)
+    return {
+        "runs": [
+            {
+                "kind": r.kind,
+                "started_at": r.started_at,
+                "finished_at": r.finished_at,
+                "status": r.status,
+                "summary": r.summary,
+            }
+            for r in recent
+        ],
+        "digests": [
+            {
+                "watchlist": d.watchlist,
+                "period_start": d.period_start,
+                "period_end": d.period_end,
+                "state": d.ledger.state,
+                "articles": d.article_count,
+                "attempts": d.ledger.attempts,
+                "last_error": d.ledger.last_error,
+                "next_attempt_at": d.ledger.next_attempt_at,
+            }
+            for d in digests
+        ],
+    }
 
 
 # --- import ---------------------------------------------------------------------------
@@ -472,82 +462,11 @@ def import_articles(app: App, records: Sequence[runner.ImportRecord]) -> runner.
     return runner.import_articles(app.ctx, records)
 
 
-def validate(settings: Settings) -> list[str]:
-    """What `monitor check` reports beyond parsing (queries compile at load): the entity list."""
-    entities = configmod.load_entities(settings.entities)
-    notes = [f"{len(settings.sources)} source(s), {len(settings.watchlists)} watchlist(s)"]
-    notes.append(f"{len(entities)} entities from {settings.entities}")
-    return notes
-
-
 def file_mailer(directory: Path) -> FileMailer:
     return FileMailer(directory)
 
 
 # --- commands without a database ------------------------------------------------------
-
-DIGEST_FORMATS = ("text", "html", "markdown", "json", "csv", "email", "atom")
-
-
-def package_dir(name: str) -> Path:
-    """`templates` or `config` shipped with the package, or the source checkout's folder."""
-    here = Path(__file__).resolve().parent
-    for candidate in (here / f"_{name}", here.parent / name):
-        if candidate.is_dir():
-            return candidate
-    raise ConfigError(f"the bundled {name}/ folder is missing from the installation ({here})")
-
-
-def init_config(directory: Path) -> list[Path]:
-    """Copy the shipped config/ (monitor.yaml, entities.yaml, watchlists/) into `directory`."""
-    src = package_dir("config")
-    dest = directory / "config"
-    if (dest / "monitor.yaml").exists():
-        raise ConfigError("already exists; not overwriting it", file=str(dest / "monitor.yaml"))
-    written = []
-    for path in sorted(src.rglob("*")):
-        if path.is_file() and path.suffix in (".yaml", ".yml", ".md"):
-            target = dest / path.relative_to(src)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_bytes(path.read_bytes())
-            written.append(target)
-    return written
-
-
-def tagger_for_cli(config: str | None, entities: str | None) -> Tagger:
-    """The tagger for `monitor tag`: --entities, else the config's list, else the shipped one."""
-    if entities:
-        return load_tagger(Path(entities))[1]
-    path = configmod.config_path(config)
-    if path.exists() or config:
-        return load_tagger(configmod.load_settings(path).entities)[1]
-    return load_tagger(package_dir("config") / "entities.yaml")[1]
-
-
-def hits_json(hits: Sequence[Any]) -> list[dict[str, Any]]:
-    return [
-        {
-            "id": h.id,
-            "name": h.name,
-            "type": h.type,
-            "count": h.count,
-            "mentions": [{"start": m.start, "end": m.end, "text": m.text} for m in h.mentions],
-        }
-        for h in hits
-    ]
-
-
-def entity_json(e: Entity) -> dict[str, Any]:
-    return {
-        "id": e.id,
-        "name": e.name,
-        "type": e.type,
-        "aliases": list(e.aliases),
-        "acronyms": list(e.acronyms),
-        "ambiguous": list(e.ambiguous),
-        "affiliations": [{"relation": a.relation, "target": a.target} for a in e.affiliations],
-        "notes": e.notes,
-    }
 
 
 async def extract_target(target: str, config: str | None) -> Any:
@@ -570,10 +489,6 @@ async def extract_target(target: str, config: str | None) -> Any:
 
 def upgrade_database(settings: Settings) -> None:
     open_database(settings.database).dispose()
-
-
-def redact(url: str) -> str:
-    return re.sub(r"//([^:/@]+):[^@]*@", r"//\1:***@", url)
 
 
 def render_format(content: DigestContent, fmt: str) -> str:
@@ -611,14 +526,8 @@ def render_format(content: DigestContent, fmt: str) -> str:
 def entity_candidates(app: App) -> list[dict[str, Any]]:
     """Names near actor words (leader of, militia, Abu …) in matched originals (a watchlist
     matched them), not listed yet; first and last seen by published (else found) time."""
-    when = func.coalesce(ArticleRow.published_at, ArticleRow.discovered_at)
-    matched = select(MatchRow.article_id).where(MatchRow.article_id == ArticleRow.id).exists()
-    with app.db.session() as s:
-        rows = s.execute(
-            select(ArticleRow.title, ArticleRow.text, when)
-            .where(ArticleRow.state == "processed", ArticleRow.duplicate_of_id.is_(None), matched)
-            .order_by(when)
-        ).all()
+    with app.db.transaction() as tx:
+        rows = articles.matched_originals(tx)
     docs = [(runner.document_text(t, x), when) for t, x, when in rows]
     return [
         {
@@ -630,66 +539,3 @@ def entity_candidates(app: App) -> list[dict[str, Any]]:
         }
         for c in find_candidates(app.ctx.tagger, docs)
     ]
-
-
-# --- the offline demo -----------------------------------------------------------------
-
-DEMO_FEEDS = (("Demo World Wire", "feeds/world.xml"), ("Demo Analysis", "feeds/analysis.xml"))
-
-
-def demo_settings(directory: Path, base_url: str) -> Settings:
-    """The shipped watchlists and entity list, pointed at the bundled corpus on loopback."""
-    shipped = configmod.load_settings(package_dir("config") / "monitor.yaml")
-    return Settings(
-        database=f"sqlite:///{(directory / 'demo.db').resolve()}",
-        timezone=shipped.timezone,
-        entities=shipped.entities,
-        reports_dir=directory.resolve(),
-        fetch=configmod.FetchSettings(allow_private_networks=True, per_host=4),
-        sources=tuple(
-            configmod.SourceSettings(name=name, url=f"{base_url}/{path}")
-            for name, path in DEMO_FEEDS
-        ),
-        watchlists=tuple(
-            w.model_copy(
-                update={
-                    "digest": w.digest.model_copy(
-                        update={"formats": ("email", "html", "text", "markdown")}
-                    )
-                }
-            )
-            for w in shipped.watchlists
-        ),
-        config_path=shipped.config_path,
-    )
-
-
-def run_demo(directory: Path, *, progress: Callable[[str], None] | None = None) -> list[Path]:
-    """Serve the bundled corpus on 127.0.0.1, run the real pipeline, write every digest."""
-    from monitor.demo.server import CorpusServer, corpus_root
-
-    if (directory / "demo.db").exists():  # a previous demo's output: start afresh
-        shutil.rmtree(directory)
-    directory.mkdir(parents=True, exist_ok=True)
-    outputs: list[Path] = []
-    with CorpusServer(corpus_root()) as server:
-        settings = demo_settings(directory, server.base_url)
-        app = build(settings, mailer=FileMailer(directory.resolve()), progress=progress, workers=1)
-        try:
-            report = run_cycle(app)
-            if progress:
-                progress(
-                    f"demo: {report.poll.new_articles} articles from {report.poll.polled} feeds, "
-                    f"{report.process.processed} processed, "
-                    f"{report.process.duplicates} duplicate(s)"
-                )
-            for plan in app.plans:
-                outcome = send_digest(app, plan.watchlist)
-                outputs += [Path(p) for p in outcome.outputs if not p.startswith("email:")]
-                if outcome.state != "sent":
-                    raise DeliveryError(
-                        f"demo digest {plan.watchlist} {outcome.state}: {outcome.error}"
-                    )
-        finally:
-            app.close()
-    return outputs

@@ -1,28 +1,35 @@
 """The command line: parse arguments, call one function, turn errors into messages and exit codes.
 
-Exit status: 0 success, 1 an internal or delivery error, 2 a config or usage error.
+Exit status: 0 success, 1 an internal or delivery error, 2 a config or usage error,
+141 when the reader of standard output went away (`monitor export | head`), as for Unix tools.
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import csv
 import json
 import logging
+import os
 import re
 import sys
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from monitor import __version__
-from monitor import app as appmod
-from monitor import config as configmod
 from monitor.errors import ConfigError, MonitorError, QueryError
 
+if TYPE_CHECKING:
+    from monitor import app as appmod
+    from monitor import models
+
+# Each command imports `monitor.app` / `monitor.config` when it runs: they bring in the whole
+# pipeline, which `monitor --help` should not wait for.
+
 EXIT_OK, EXIT_ERROR, EXIT_CONFIG = 0, 1, 2
+EXIT_PIPE = 128 + 13  # what a shell reports for a tool stopped by SIGPIPE
 Handler = Callable[[argparse.Namespace], int]
 
 
@@ -63,6 +70,9 @@ def _table(rows: Sequence[dict[str, Any]], columns: Sequence[str], out: TextIO) 
 
 
 def _build(args: argparse.Namespace, **kw: Any) -> appmod.App:
+    from monitor import app as appmod
+    from monitor import config as configmod
+
     settings = configmod.load_settings(args.config)
     return appmod.build(settings, **kw)
 
@@ -75,7 +85,9 @@ def cmd_init(args: argparse.Namespace) -> int:
 
     Example: monitor init ~/monitor   (then: monitor --config ~/monitor/config/monitor.yaml check)
     """
-    written = appmod.init_config(Path(args.dir))
+    from monitor import offline
+
+    written = offline.init_config(Path(args.dir))
     for path in written:
         print(f"wrote {path}")
     print(f"next: monitor --config {Path(args.dir) / 'config' / 'monitor.yaml'} check")
@@ -87,8 +99,11 @@ def cmd_check(args: argparse.Namespace) -> int:
 
     Example: monitor --config config/monitor.yaml check
     """
+    from monitor import config as configmod
+    from monitor import offline
+
     settings = configmod.load_settings(args.config)
-    for note in appmod.validate(settings):
+    for note in offline.validate(settings):
         print(note)
     print(f"{settings.config_path}: ok")
     return EXIT_OK
@@ -100,8 +115,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     Example: monitor run            # until SIGTERM / Ctrl-C
              monitor run --once     # one poll + process cycle and due digests, then exit
     """
-    app = _build(args, progress=_progress)
-    try:
+    from monitor import app as appmod
+
+    with _build(args, progress=_progress) as app:
         if args.once:
             report = appmod.run_cycle(app)
             _print_cycle(report)
@@ -110,8 +126,6 @@ def cmd_run(args: argparse.Namespace) -> int:
 
         Daemon(app).run_forever()
         return EXIT_OK
-    finally:
-        app.close()
 
 
 def _print_cycle(report: appmod.CycleReport) -> None:
@@ -146,11 +160,10 @@ def cmd_poll(args: argparse.Namespace) -> int:
 
     Retry-After from a server is still honoured. Example: monitor poll --source "Reuters World"
     """
-    app = _build(args, progress=_progress)
-    try:
+    from monitor import app as appmod
+
+    with _build(args, progress=_progress) as app:
         rep = appmod.poll_now(app, args.source)
-    finally:
-        app.close()
     print(f"polled {rep.polled} source(s): {rep.new_articles} new, {rep.not_modified} unchanged")
     for name, err in rep.failed.items():
         print(f"  source {name!r} failed: {err}")
@@ -165,11 +178,10 @@ def cmd_process(args: argparse.Namespace) -> int:
     Example: monitor process
              monitor process --reextract
     """
-    app = _build(args, progress=_progress)
-    try:
+    from monitor import app as appmod
+
+    with _build(args, progress=_progress) as app:
         rep = appmod.process_now(app, reextract=args.reextract)
-    finally:
-        app.close()
     print(f"processed {rep.processed}: {rep.duplicates} duplicate(s), {rep.matched} match(es)")
     for url, err in rep.failed.items():
         print(f"  {url}: {err}")
@@ -183,8 +195,9 @@ def cmd_digest(args: argparse.Namespace) -> int:
              monitor digest iraq-militias --send
              monitor digest iraq-militias --resend     # the oldest failed one (else newest)
     """
-    app = _build(args, workers=1)
-    try:
+    from monitor import app as appmod
+
+    with _build(args, workers=1) as app:
         if args.send or args.resend:
             if args.resend:
                 outcome = appmod.resend_digest(app, args.watchlist)
@@ -201,8 +214,6 @@ def cmd_digest(args: argparse.Namespace) -> int:
             return EXIT_OK
         content = appmod.preview_digest(app, args.watchlist, since=args.since, until=args.until)
         text = appmod.render_format(content, args.format)
-    finally:
-        app.close()
     if args.out:
         Path(args.out).write_text(text, encoding="utf-8")
         print(f"wrote {args.out}")
@@ -216,11 +227,10 @@ def cmd_search(args: argparse.Namespace) -> int:
 
     Example: monitor search 'entity:kataib-hezbollah AND drone*' --since 30d --format table
     """
-    app = _build(args, workers=1)
-    try:
+    from monitor import app as appmod
+
+    with _build(args, workers=1) as app:
         hits = appmod.search(app, args.query, since=args.since, limit=args.limit)
-    finally:
-        app.close()
     rows = [
         {
             "processed_at": h.processed_at,
@@ -259,15 +269,34 @@ def _inputs(files: Sequence[str]) -> Iterable[tuple[str, str]]:
             raise ConfigError(f"cannot read input: {exc}", file=f) from None
 
 
+def _lines(files: Sequence[str]) -> Iterator[tuple[str, int, str]]:
+    """(file, line number, line) for each line of `files`, read as they are needed; standard
+    input (named `<stdin>`) when there are none or only `-`, as for `_inputs`."""
+    if not files or files == ["-"]:
+        for n, line in enumerate(sys.stdin, 1):
+            yield "<stdin>", n, line
+        return
+    for f in files:
+        try:
+            with open(f, encoding="utf-8") as stream:
+                for n, line in enumerate(stream, 1):
+                    yield f, n, line
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"cannot read input: {exc}", file=f) from None
+
+
 def cmd_tag(args: argparse.Namespace) -> int:
     """Tag text files (or stdin) with the entity list; no database needed.
 
     Example: monitor tag article.txt --format table
-             monitor tag --jsonl < items.jsonl      # each line {"id", "text"}
+             monitor tag --jsonl items.jsonl        # each line {"id", "text"}
+             monitor tag --jsonl < items.jsonl      # the same from stdin
     """
-    tagger = appmod.tagger_for_cli(args.config, args.entities)
+    from monitor import offline
+
+    tagger = offline.tagger_for_cli(args.config, args.entities)
     if args.jsonl:
-        for n, line in enumerate(sys.stdin, 1):
+        for where, n, line in _lines(args.files):
             if not line.strip():
                 continue
             try:
@@ -275,12 +304,12 @@ def cmd_tag(args: argparse.Namespace) -> int:
                 key, text = rec["id"], rec["text"]
             except (json.JSONDecodeError, KeyError, TypeError):
                 raise ConfigError(
-                    'each line must be {"id": ..., "text": ...}', file="<stdin>", line=n
+                    'each line must be {"id": ..., "text": ...}', file=where, line=n
                 ) from None
-            print(_dumps({"id": key, "entities": appmod.hits_json(tagger.tag(str(text)))}))
+            print(_dumps({"id": key, "entities": hits_json(tagger.tag(str(text)))}))
         return EXIT_OK
     for source, text in _inputs(args.files):
-        hits = appmod.hits_json(tagger.tag(text))
+        hits = hits_json(tagger.tag(text))
         if args.format == "json":
             print(_dumps({"source": source, "entities": hits}))
         else:
@@ -298,6 +327,10 @@ def cmd_extract(args: argparse.Namespace) -> int:
     Example: monitor extract page.html --format json
              monitor extract https://example.org/story --format text
     """
+    import asyncio
+
+    from monitor import app as appmod
+
     result = asyncio.run(appmod.extract_target(args.target, args.config))
     if args.format == "json":
         print(
@@ -322,6 +355,8 @@ def cmd_import(args: argparse.Namespace) -> int:
 
     Example: monitor import archive.jsonl      (or `-` for stdin)
     """
+    from monitor import app as appmod
+
     name = "<stdin>" if args.file == "-" else args.file
     stream: TextIO = sys.stdin if args.file == "-" else open(args.file, encoding="utf-8")  # noqa: SIM115
     records, errors = [], 0
@@ -334,11 +369,8 @@ def cmd_import(args: argparse.Namespace) -> int:
             except ConfigError as exc:
                 errors += 1
                 print(f"{exc} (line skipped)", file=sys.stderr)
-    app = _build(args, workers=1, progress=_progress)
-    try:
+    with _build(args, workers=1, progress=_progress) as app:
         rep = appmod.import_articles(app, records)
-    finally:
-        app.close()
     known = len(records) - rep.processed - len(rep.failed)
     print(
         f"imported {rep.processed} article(s) ({rep.duplicates} duplicate(s), "
@@ -353,11 +385,10 @@ def cmd_export(args: argparse.Namespace) -> int:
 
     Example: monitor export --since 7d --query 'type:armed_group' > week.jsonl
     """
-    app = _build(args, workers=1)
-    try:
+    from monitor import app as appmod
+
+    with _build(args, workers=1) as app:
         records = list(appmod.export_articles(app, query=args.query, since=args.since))
-    finally:
-        app.close()
     if args.format == "jsonl":
         for r in records:
             print(_dumps(r))
@@ -387,8 +418,9 @@ def cmd_sources(args: argparse.Namespace) -> int:
     Example: monitor sources             # same as: monitor sources list
              monitor sources reset "Long War Journal"
     """
-    app = _build(args, workers=1)
-    try:
+    from monitor import app as appmod
+
+    with _build(args, workers=1) as app:
         if args.action == "reset":
             if not args.name:
                 raise ConfigError("`monitor sources reset` needs a source NAME")
@@ -396,8 +428,6 @@ def cmd_sources(args: argparse.Namespace) -> int:
             print(f"source {args.name!r} reset: errors cleared, polled on the next cycle")
             return EXIT_OK
         rows = appmod.source_health(app)
-    finally:
-        app.close()
     _table(
         rows,
         [
@@ -420,11 +450,10 @@ def cmd_status(args: argparse.Namespace) -> int:
 
     Example: monitor status
     """
-    app = _build(args, workers=1)
-    try:
+    from monitor import app as appmod
+
+    with _build(args, workers=1) as app:
         st = appmod.status(app)
-    finally:
-        app.close()
     print("recent runs:")
     runs = [{**r, "summary": _dumps(r["summary"])[:60]} for r in st["runs"]]
     _table(runs, ["kind", "started_at", "status", "summary"], sys.stdout)
@@ -444,20 +473,20 @@ def cmd_entities(args: argparse.Namespace) -> int:
              monitor entities show kataib-hezbollah
              monitor entities candidates
     """
+    from monitor import app as appmod
+    from monitor import config as configmod
+
     settings = configmod.load_settings(args.config)
     entities = configmod.load_entities(settings.entities)
     if args.action == "show":
         for e in entities:
             if e.id == args.id:
-                print(_dumps(appmod.entity_json(e)))
+                print(_dumps(entity_json(e)))
                 return EXIT_OK
         raise ConfigError(f"no entity {args.id!r} in {settings.entities}")
     if args.action == "candidates":
-        app = appmod.build(settings, workers=1)
-        try:
+        with appmod.build(settings, workers=1) as app:
             rows = appmod.entity_candidates(app)
-        finally:
-            app.close()
         _table(rows, ["name", "count", "first_seen", "last_seen", "example"], sys.stdout)
         return EXIT_OK
     rows = [
@@ -473,9 +502,13 @@ def cmd_db(args: argparse.Namespace) -> int:
 
     Example: monitor db upgrade
     """
+    from monitor import app as appmod
+    from monitor import config as configmod
+    from monitor import offline
+
     settings = configmod.load_settings(args.config)
     appmod.upgrade_database(settings)
-    print(f"database {appmod.redact(settings.database)} is at the newest schema")
+    print(f"database {offline.redact(settings.database)} is at the newest schema")
     return EXIT_OK
 
 
@@ -485,7 +518,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
     Starts a loopback server with the bundled feeds and pages, runs the real pipeline on them
     and writes each watchlist's digest (HTML, text, .eml). Example: monitor demo
     """
-    paths = appmod.run_demo(Path(args.dir), progress=_progress)
+    from monitor.demo.run import run_demo
+
+    paths = run_demo(Path(args.dir), progress=_progress)
     print("demo digest written:")
     for p in paths:
         print(f"  {p}")
@@ -506,6 +541,25 @@ def _add(sub: Any, name: str, fn: Handler, help_text: str) -> argparse.ArgumentP
     )
     p.set_defaults(handler=fn)
     return p
+
+
+class _DigestFormats:
+    """`offline.DIGEST_FORMATS` as argparse `choices`, looked up only when a digest command reads
+    them: building the parser must not import the pipeline."""
+
+    def _formats(self) -> tuple[str, ...]:
+        from monitor import offline
+
+        return offline.DIGEST_FORMATS
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._formats())
+
+    def __contains__(self, value: object) -> bool:
+        return value in self._formats()
+
+    def __len__(self) -> int:
+        return len(self._formats())
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -537,7 +591,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("watchlist")
     p.add_argument("--since", type=_parse_time, help="start (ISO 8601 or 24h/7d back)")
     p.add_argument("--until", type=_parse_time, help="end (ISO 8601 or span back)")
-    p.add_argument("--format", default="text", choices=appmod.DIGEST_FORMATS)
+    p.add_argument(
+        "--format",
+        default="text",
+        choices=_DigestFormats(),
+        metavar="FORMAT",  # else argparse lists the choices as it builds the parser
+        help="%(choices)s (default: %(default)s)",
+    )
     p.add_argument("--out", help="write to this file instead of stdout")
     p.add_argument(
         "--send", action="store_true", help="deliver now (email and report files) and record it"
@@ -555,7 +615,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = _add(sub, "tag", cmd_tag, "tag text files or stdin with the entity list")
     p.add_argument("files", nargs="*", help="files, or - for stdin (default)")
     p.add_argument("--format", default="json", choices=["json", "table"])
-    p.add_argument("--jsonl", action="store_true", help='stdin lines are {"id", "text"}')
+    p.add_argument(
+        "--jsonl", action="store_true", help='input lines are {"id", "text"}; one output line each'
+    )
     p.add_argument("--entities", help="entity list to use instead of the config's")
     p = _add(sub, "extract", cmd_extract, "extract article text from a file or URL")
     p.add_argument("target", metavar="FILE_OR_URL")
@@ -581,6 +643,21 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        try:
+            return _main(argv)
+        finally:
+            sys.stdout.flush()  # output still buffered meets a closed pipe here
+    except BrokenPipeError:
+        # The reader went away (`monitor export | head`): stop quietly, as Unix tools do.
+        # Standard output now goes nowhere, so the flush at exit cannot fail again.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+        return EXIT_PIPE
+
+
+def _main(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(
@@ -601,3 +678,32 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_ERROR
     except KeyboardInterrupt:
         return 130
+
+
+# --- JSON presenters -------------------------------------------------------------------
+
+
+def hits_json(hits: Sequence[Any]) -> list[dict[str, Any]]:
+    return [
+        {
+            "id": h.id,
+            "name": h.name,
+            "type": h.type,
+            "count": h.count,
+            "mentions": [{"start": m.start, "end": m.end, "text": m.text} for m in h.mentions],
+        }
+        for h in hits
+    ]
+
+
+def entity_json(e: models.Entity) -> dict[str, Any]:
+    return {
+        "id": e.id,
+        "name": e.name,
+        "type": e.type,
+        "aliases": list(e.aliases),
+        "acronyms": list(e.acronyms),
+        "ambiguous": list(e.ambiguous),
+        "affiliations": [{"relation": a.relation, "target": a.target} for a in e.affiliations],
+        "notes": e.notes,
+    }

@@ -1,7 +1,10 @@
 """Load and validate `monitor.yaml`, watchlist files and `entities.yaml` into frozen settings.
 
 Every error names `file:line`; `${VAR}` reads the environment; relative paths resolve
-against the config file's folder. Keys are declared once, here, with defaults and help.
+against the config file's folder. Keys are declared once, here, with defaults and help;
+a default that the runtime's own dataclass (or constructor) also declares is read from it,
+so each value is written once (tests/test_defaults_once.py holds the two, and the README, in
+step).
 """
 
 from __future__ import annotations
@@ -19,9 +22,9 @@ import yaml
 from croniter import croniter
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from monitor import models
 from monitor.errors import ConfigError, QueryError
-from monitor.models import Affiliation, Entity, FetchPolicy
-from monitor.pipeline.dedup import DedupParams
+from monitor.models import Affiliation, DedupParams, Entity, FetchPolicy
 from monitor.pipeline.match import compile_query
 
 ENTITY_TYPES = (
@@ -70,25 +73,38 @@ class FetchSettings(_Strict):
         FetchPolicy.user_agent, description="User-Agent sent with every request"
     )
     timeout_s: float = Field(
-        20.0, gt=0, description="timeout per phase (connect, each read, write), seconds"
+        FetchPolicy.timeout_s,
+        gt=0,
+        description="timeout per phase (connect, each read, write), seconds",
     )
     total_timeout_s: float | None = Field(
         None,
         gt=0,
         description="deadline for one request, first byte to last, seconds "
-        "(default: 120, or timeout_s when that is longer)",
+        f"(default: {FetchPolicy.total_timeout_s:g}, or timeout_s when that is longer)",
     )
-    max_bytes: int = Field(10_000_000, gt=0, description="body cap after decompression")
-    concurrency: int = Field(16, ge=1, description="downloads in flight at once, all hosts")
-    per_host: int = Field(2, ge=1, description="downloads in flight at once per host")
-    per_host_delay_s: float = Field(0.0, ge=0, description="pause between requests to one host")
-    max_redirects: int = Field(5, ge=0, description="redirect hops followed, each re-checked")
+    max_bytes: int = Field(FetchPolicy.max_bytes, gt=0, description="body cap after decompression")
+    concurrency: int = Field(
+        FetchPolicy.concurrency, ge=1, description="downloads in flight at once, all hosts"
+    )
+    per_host: int = Field(
+        FetchPolicy.per_host, ge=1, description="downloads in flight at once per host"
+    )
+    per_host_delay_s: float = Field(
+        FetchPolicy.per_host_delay_s, ge=0, description="pause between requests to one host"
+    )
+    max_redirects: int = Field(
+        FetchPolicy.max_redirects, ge=0, description="redirect hops followed, each re-checked"
+    )
     allow_private_networks: bool = Field(
-        False, description="allow loopback/private addresses (tests, the demo, intranets)"
+        FetchPolicy.allow_private_networks,
+        description="allow loopback/private addresses (tests, the demo, intranets)",
     )
     obey_robots_txt: bool = Field(True, description="consult robots.txt before article pages")
     keep_html_days: int = Field(
-        30, ge=0, description="days raw page HTML is kept for re-extraction (0: none)"
+        models.KEEP_HTML_DAYS,
+        ge=0,
+        description="days raw page HTML is kept for re-extraction (0: none)",
     )
 
     def policy(self) -> FetchPolicy:
@@ -102,54 +118,90 @@ class SmtpSettings(_Strict):
     """`smtp:` — the outgoing mail server for digests and alerts."""
 
     host: str = "localhost"
-    port: int = Field(25, ge=1, le=65535)
-    security: Literal["none", "starttls", "tls"] = "none"
+    port: int = Field(models.SMTP_PORT, ge=1, le=65535)
+    security: Literal["none", "starttls", "tls"] = models.SMTP_SECURITY
     username: str | None = None
     password: str | None = None
     sender: str = "Monitor <monitor@localhost>"
-    timeout_s: float = Field(30.0, gt=0)
+    timeout_s: float = Field(models.SMTP_TIMEOUT_S, gt=0)
 
 
 class DedupSettings(_Strict):
     """`dedup:` — when two articles are copies of one text, and when they are one story."""
 
-    shingle_words: int = Field(5, ge=1, le=20, description="words per shingle")
-    bands: int = Field(24, ge=1, description="MinHash LSH bands over the whole text")
-    rows_per_band: int = Field(4, ge=1, description="MinHash values per band")
-    lead_bands: int = Field(6, ge=0, description="LSH bands over each opening window")
-    lead_shingles: int = Field(50, ge=5, description="shingles in an opening window")
-    lead_windows: int = Field(2, ge=0, description="opening windows (first long paragraphs)")
-    sketch_size: int = Field(256, ge=16, description="bottom-k shingle hashes kept per article")
-    min_shingles: int = Field(30, ge=1, description="shorter texts are matched exactly only")
-    duplicate_jaccard: float = Field(0.5, gt=0, le=1, description="copy: estimated Jaccard")
+    shingle_words: int = Field(
+        DedupParams.shingle_words, ge=1, le=20, description="words per shingle"
+    )
+    bands: int = Field(DedupParams.bands, ge=1, description="MinHash LSH bands over the whole text")
+    rows_per_band: int = Field(
+        DedupParams.rows_per_band, ge=1, description="MinHash values per band"
+    )
+    lead_bands: int = Field(
+        DedupParams.lead_bands, ge=0, description="LSH bands over each opening window"
+    )
+    lead_shingles: int = Field(
+        DedupParams.lead_shingles, ge=5, description="shingles in an opening window"
+    )
+    lead_windows: int = Field(
+        DedupParams.lead_windows, ge=0, description="opening windows (first long paragraphs)"
+    )
+    sketch_size: int = Field(
+        DedupParams.sketch_size, ge=16, description="bottom-k shingle hashes kept per article"
+    )
+    min_shingles: int = Field(
+        DedupParams.min_shingles, ge=1, description="shorter texts are matched exactly only"
+    )
+    duplicate_jaccard: float = Field(
+        DedupParams.duplicate_jaccard, gt=0, le=1, description="copy: estimated Jaccard"
+    )
     duplicate_containment: float = Field(
-        0.8, gt=0, le=1, description="copy: share of the shorter text in the longer (excerpt)"
+        DedupParams.duplicate_containment,
+        gt=0,
+        le=1,
+        description="copy: share of the shorter text in the longer (excerpt)",
     )
     story_similarity: float = Field(
-        0.2, gt=0, le=1, description="same story: Jaccard or containment at least this"
+        DedupParams.story_similarity,
+        gt=0,
+        le=1,
+        description="same story: Jaccard or containment at least this",
     )
     story_threshold: float = Field(
-        0.09, gt=0, le=1, description="same story: mean similarity to the story's reports"
+        DedupParams.story_threshold,
+        gt=0,
+        le=1,
+        description="same story: mean similarity to the story's reports",
     )
     story_top_keys: int = Field(
-        16, ge=1, description="a new report's heaviest keys that find the stories near it"
+        DedupParams.story_top_keys,
+        ge=1,
+        description="a new report's heaviest keys that find the stories near it",
     )
     story_decay: timedelta = Field(
-        timedelta(days=1), description="similarity fades by e per this much time between reports"
+        DedupParams.story_decay,
+        description="similarity fades by e per this much time between reports",
     )
     story_max_key_share: float = Field(
-        0.8, gt=0, le=1, description="a key in more of the window's articles weighs nothing"
+        DedupParams.story_max_key_share,
+        gt=0,
+        le=1,
+        description="a key in more of the window's articles weighs nothing",
     )
     story_lead_paragraphs: int = Field(
-        3, ge=1, description="opening paragraphs (after the title) the story keys come from"
+        DedupParams.story_lead_paragraphs,
+        ge=1,
+        description="opening paragraphs (after the title) the story keys come from",
     )
-    story_lead_chars: int = Field(2000, ge=100, description="at most this much of them")
+    story_lead_chars: int = Field(
+        DedupParams.story_lead_chars, ge=100, description="at most this much of them"
+    )
     story_link_window: timedelta = Field(
-        timedelta(days=2),
+        DedupParams.story_link_window,
         description="stories near a new report: published at most this far from it",
     )
     story_window: timedelta = Field(
-        timedelta(days=7), description="how far apart (published time) a story's reports may be"
+        DedupParams.story_window,
+        description="how far apart (published time) a story's reports may be",
     )
 
     @field_validator("story_window", "story_link_window", "story_decay", mode="before")
@@ -202,8 +254,8 @@ class DigestSettings(_Strict):
     timezone: str = "UTC"
     recipients: tuple[str, ...] = ()
     formats: tuple[str, ...] = ("email", "html")
-    skip_empty: bool = False
-    max_articles: int = Field(100, ge=1)
+    skip_empty: bool = models.DIGEST_SKIP_EMPTY
+    max_articles: int = Field(models.DIGEST_MAX_ARTICLES, ge=1)
 
     @field_validator("schedule")
     @classmethod

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from monitor.pipeline.backoff import adaptive_interval, next_check
+from monitor.pipeline.retry import adaptive_interval, next_check
 
 NOW = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 M = timedelta(minutes=1)

@@ -18,9 +18,11 @@ from sqlalchemy.exc import IntegrityError
 
 from monitor import app as appmod
 from monitor.config import load_settings
-from monitor.models import ExtractedText
-from monitor.pipeline import dedup, runner
-from monitor.pipeline.runner import ImportRecord, import_articles, stories
+from monitor.models import GroupHead, LinkSubject
+from monitor.pipeline import dedup, runner, story
+from monitor.pipeline.runner import ImportRecord, import_articles
+from monitor.storage import dedup_index
+from monitor.storage.engine import Tx
 from monitor.storage.prepared import Prepared
 from monitor.storage.schema import (
     ArticleRow,
@@ -360,8 +362,18 @@ def test_a_signature_computed_elsewhere_links_the_same(make_app: Any, precompute
         )
         s.add(row)
         s.flush()
-        ex = ExtractedText(title=copy["title"], text=text, method="test")
-        runner._link_duplicate(app.ctx, s, row, ex, [], datetime.now(UTC), sig=given)
+        subject = LinkSubject(
+            id=row.id,
+            url=row.url,
+            canonical_url=row.canonical_url,
+            guid=None,
+            title=copy["title"],
+            text=text,
+            text_hash=row.text_hash,
+            at=row.published_at,
+        )
+        keys = story.article_story_keys(copy["title"], text, (), P)
+        runner.link(P, Tx(s), subject, datetime.now(UTC), sig=given, keys=keys)
         first = s.scalars(select(ArticleRow).where(ArticleRow.id != row.id)).one()
         bands = s.scalar(select(func.count()).where(BandRow.article_id == row.id))
         if precomputed:  # found as a near duplicate, and indexed
@@ -411,10 +423,10 @@ def test_keys_counted_only_to_the_rare_cap_give_the_vector_full_counts_give(shar
         window = max(0, window + int(rng.integers(-3, 4)))
         tf = {k: int(rng.integers(1, 4)) for k in range(1, int(rng.integers(2, 9)))}
         df = {k: int(rng.integers(0, max(window, 1) + 1)) for k in tf}
-        cap = dedup.rare_cap(window, p)
+        cap = story.rare_cap(window, p)
         counted = {k: min(n, cap + 1) for k, n in df.items()}
-        full = dedup.story_vector(tf, df, window, p)
-        assert dedup.story_vector(tf, counted, window, p) == full, (window, tf, df)
+        full = story.story_vector(tf, df, window, p)
+        assert story.story_vector(tf, counted, window, p) == full, (window, tf, df)
         assert all(df[k] <= cap for k in full)
         assert not full or abs(sum(w * w for w in full.values()) - 1) < 1e-9
 
@@ -432,13 +444,12 @@ def test_cursor_statements_read_and_fail_as_sqlalchemy_does(make_app: Any) -> No
     )
     with app.db.session() as s:
         row = s.scalars(select(ArticleRow)).one()
-        heads = stories._heads(4).rows(s, {f"r{i}": row.id for i in range(4)})
-        assert heads == [(row.published_at, row.canonical_url, row.id, None)]
-        assert heads[0][0].utcoffset() == timedelta(0)
+        heads = dedup_index.group_heads(Tx(s), [row.id])
+        assert heads == [GroupHead(row.published_at, row.canonical_url, row.id, None)]
+        assert heads[0].at.utcoffset() == timedelta(0)
         assert sketches.rows(s, {"id": row.id}) == [(sig(rec).shingles, sig(rec).sketch)]
-        bucket = s.scalars(select(BandRow.bucket).where(BandRow.article_id == row.id)).first()
-    with pytest.raises(IntegrityError), app.db.session() as s:
-        stories._INSERT_BANDS.execute(s, [{"bucket": bucket, "article_id": row.id}])
+    with pytest.raises(IntegrityError), app.db.transaction() as tx:  # its rows again
+        dedup_index.index(tx, row.id, sig(rec), (), {}, row.published_at, P)
 
 
 @pytest.mark.parametrize("limit", [1, 3, 401])
@@ -452,7 +463,7 @@ def test_window_counts_are_plain_counts_capped(make_app: Any, limit: int) -> Non
         me = s.scalars(select(ArticleRow.id)).first()
         at = min(s.scalars(select(StoryKeyRow.at)))
         window = (at, at + P.story_window, me)
-        got = runner.stories._window_counts(s, keys, window, limit)
+        got = dedup_index.key_counts(Tx(s), keys, window[0], window[1], limit, exclude=me)
         expected = {}
         for k in keys:
             n = s.scalar(

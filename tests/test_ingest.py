@@ -24,8 +24,10 @@ from sqlalchemy import delete, select
 
 from monitor import app as appmod
 from monitor.config import load_settings
-from monitor.pipeline import dedup, fetch, runner
-from monitor.pipeline.runner.process import _check_robots, document_text
+from monitor.pipeline import dedup, fetch, runner, story
+from monitor.pipeline.runner import document_text
+from monitor.pipeline.runner.process import check_robots
+from monitor.storage import sources
 from monitor.storage.engine import open_database
 from monitor.storage.schema import (
     ArticleRow,
@@ -41,6 +43,7 @@ from tests.conftest import REPO, Clock
 from tests.loopback import LoopbackServer, Reply
 
 process_module = importlib.import_module("monitor.pipeline.runner.process")
+analysis_module = importlib.import_module("monitor.pipeline.runner.analysis")
 poll_module = importlib.import_module("monitor.pipeline.runner.poll")
 
 M = timedelta(minutes=1)
@@ -312,16 +315,13 @@ def test_every_recoverable_fixture_entry_is_stored(database_url: str, document: 
     entries = feed_fixtures.parse_fixture(document, expected).entries
     db = open_database(database_url)
     try:
-        with db.session() as s:
-            source = SourceRow(name="Fixture", url=expected.get("url", "https://example.org/f"))
-            s.add(source)
-            s.flush()
-            new = poll_module._store_entries(s, source, entries, feed_fixtures.NOW)
+        with db.transaction() as tx:
+            sources.sync(tx, [("Fixture", expected.get("url", "https://example.org/f"))])
+            new = poll_module.store_entries(tx, "Fixture", entries, feed_fixtures.NOW)
         with db.session() as s:
             stored = s.scalars(select(ArticleRow.url).order_by(ArticleRow.id)).all()
-        with db.session() as s:  # a second poll of the same feed stores nothing
-            source = s.scalars(select(SourceRow)).one()
-            assert poll_module._store_entries(s, source, entries, feed_fixtures.NOW) == 0
+        with db.transaction() as tx:  # a second poll of the same feed stores nothing
+            assert poll_module.store_entries(tx, "Fixture", entries, feed_fixtures.NOW) == 0
     finally:
         db.dispose()
     want = expected.get("stored", [e["url"] for e in expected["entries"]])
@@ -460,7 +460,7 @@ def test_robots_crawl_delay_spaces_that_hosts_next_pages(
         async with app.ctx.http_client() as client:
             for i in range(3):
                 async with limiter.slot(http_server.url(f"/pages/{i}.html")):
-                    await _check_robots(
+                    await check_robots(
                         app.ctx, client, limiter, http_server.url(f"/pages/{i}.html")
                     )
 
@@ -553,7 +553,7 @@ def expected_index(app: appmod.App, a: ArticleRow) -> tuple[object, list[int], l
     p, text = app.ctx.dedup, a.text or ""
     sig = dedup.signature(text, p)
     hits = app.ctx.tagger.tag(document_text(a.title, text))
-    keys = dedup.article_story_keys(a.title, text, hits, p)
+    keys = story.article_story_keys(a.title, text, hits, p)
     assert sig is not None
     return sig.sketch, sorted(sig.band_keys), sorted(dict.fromkeys(keys))
 
@@ -747,7 +747,7 @@ def test_a_failure_on_the_fetching_thread_surfaces_instead_of_hanging(
     app = make_app()
     runner.poll(app.ctx)
     stages = runner.stages_for(app.ctx)
-    monkeypatch.setattr(process_module, "_STAGES", None)  # restored after the test
+    monkeypatch.setattr(analysis_module, "_STAGES", None)  # restored after the test
     app.ctx.executor = ThreadPoolExecutor(2, initializer=runner.init_worker, initargs=(stages,))
 
     def broken(*args: Any, **kwargs: Any) -> Any:

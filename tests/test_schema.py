@@ -10,7 +10,7 @@ from alembic.migration import MigrationContext
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
-from monitor.pipeline import dedup
+from monitor.pipeline import story
 from monitor.storage.engine import migrate, open_database
 from monitor.storage.schema import ArticleRow, Base, StoryKeyRow, StoryTermsRow
 
@@ -42,7 +42,7 @@ def test_story_terms_are_carried_over_from_the_stored_story_keys(database_url: s
             s.add_all(
                 StoryKeyRow(key=k, at=at, article_id=aid)
                 for aid in (original, copy)
-                for k in (dedup.ANY_KEY, 11, -12)
+                for k in (story.ANY_KEY, 11, -12)
             )
             s.flush()
             s.execute(
@@ -52,11 +52,11 @@ def test_story_terms_are_carried_over_from_the_stored_story_keys(database_url: s
         migrate(db.engine, "head")
         with Session(db.engine) as s:
             stored = {
-                aid: dedup.unpack_terms(keys, counts)
+                aid: story.unpack_terms(keys, counts)
                 for aid, keys, counts in s.execute(
                     select(StoryTermsRow.article_id, StoryTermsRow.keys, StoryTermsRow.counts)
                 )
             }
-        assert stored == {original: {dedup.ANY_KEY: 1, 11: 1, -12: 1}}
+        assert stored == {original: {story.ANY_KEY: 1, 11: 1, -12: 1}}
     finally:
         db.dispose()

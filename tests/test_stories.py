@@ -17,9 +17,9 @@ from sqlalchemy import select
 
 from monitor import app as appmod
 from monitor.config import load_settings
-from monitor.pipeline import dedup
-from monitor.pipeline.dedup import StoryMember
+from monitor.pipeline import dedup, story
 from monitor.pipeline.runner import ImportRecord, import_articles
+from monitor.pipeline.story import StoryMember
 from monitor.storage.schema import ArticleRow
 from tests.conftest import REPO, Clock
 
@@ -38,7 +38,7 @@ T0 = datetime(2026, 11, 16, 8, tzinfo=UTC)
 
 
 def terms(title: str, text: str) -> list[str]:
-    return dedup.story_terms(dedup.story_lead(title, text, P))
+    return story.story_terms(story.story_lead(title, text, P))
 
 
 def test_names_are_joined_with_the_weekdays_the_opening_gives() -> None:
@@ -83,7 +83,7 @@ def test_multi_word_names_and_figures_weigh_more_than_single_words() -> None:
     ],
 )
 def test_background_pieces_are_known_by_their_label_or_section(title: str, url: str) -> None:
-    assert dedup.is_background(title, url)
+    assert story.is_background(title, url)
 
 
 @pytest.mark.parametrize(
@@ -96,23 +96,23 @@ def test_background_pieces_are_known_by_their_label_or_section(title: str, url: 
     ],
 )
 def test_reports_are_not_background(title: str, url: str) -> None:
-    assert not dedup.is_background(title, url)
+    assert not story.is_background(title, url)
 
 
 def test_term_counts_are_stored_as_they_were_counted() -> None:
-    keys = dedup.article_story_keys("Drone hits Erbil", "A drone hit Erbil on Monday.", (), P)
-    tf = dedup.term_counts(keys)
-    assert dedup.ANY_KEY not in tf and max(tf.values()) >= 2
-    assert dedup.unpack_terms(*dedup.pack_terms(tf)) == tf
+    keys = story.article_story_keys("Drone hits Erbil", "A drone hit Erbil on Monday.", (), P)
+    tf = story.term_counts(keys)
+    assert story.ANY_KEY not in tf and max(tf.values()) >= 2
+    assert story.unpack_terms(*story.pack_terms(tf)) == tf
 
 
 def test_keys_found_in_more_than_the_share_of_the_window_weigh_nothing() -> None:
     tf = {1: 1, 2: 1, 3: 2}
-    vec = dedup.story_vector(tf, {1: 90, 2: 3, 3: 10}, 100, P)  # 1 is in 90 % of the window
+    vec = story.story_vector(tf, {1: 90, 2: 3, 3: 10}, 100, P)  # 1 is in 90 % of the window
     assert 1 not in vec and vec[2] > vec[3] / 2 > 0
     assert abs(sum(w * w for w in vec.values()) - 1) < 1e-9
     # An empty window says nothing of rarity: the keys weigh by their frequency alone.
-    alone = dedup.story_vector(tf, {}, 0, P)
+    alone = story.story_vector(tf, {}, 0, P)
     assert alone[1] == alone[2] < alone[3]
 
 
@@ -133,14 +133,14 @@ def test_a_chain_of_pairwise_likeness_is_not_one_story() -> None:
     # a is like b, b like c, c like d, but a and d share nothing: single linkage would chain.
     a, b = member(1, None, unit((1, 1))), member(2, None, unit((1, 1), (2, 1)))
     c, d = member(3, None, unit((2, 1), (3, 1))), member(4, None, unit((3, 1)))
-    clusters = dedup.average_linkage([a, b, c, d], dedup.DedupParams(story_threshold=0.5))
+    clusters = story.average_linkage([a, b, c, d], dedup.DedupParams(story_threshold=0.5))
     assert len(clusters) > 1 and frozenset({1, 2, 3, 4}) not in ids(clusters)
 
 
 def test_two_tight_events_stay_apart_and_each_holds_together() -> None:
     ev1 = [member(i, None, unit((1, 1), (2, 1), (9, 0.3)), hours=i) for i in range(3)]
     ev2 = [member(10 + i, None, unit((5, 1), (6, 1), (9, 0.3)), hours=i) for i in range(3)]
-    assert ids(dedup.average_linkage(ev1 + ev2, P)) == {
+    assert ids(story.average_linkage(ev1 + ev2, P)) == {
         frozenset({0, 1, 2}),
         frozenset({10, 11, 12}),
     }
@@ -150,8 +150,8 @@ def test_the_same_words_days_apart_fade_below_the_threshold() -> None:
     vec = unit((1, 1), (2, 1))
     near = [member(1, None, vec), member(2, None, vec, hours=6)]
     far = [member(1, None, vec), member(2, None, vec, hours=24 * 5)]
-    assert len(dedup.average_linkage(near, P)) == 1
-    assert len(dedup.average_linkage(far, P)) == 2
+    assert len(story.average_linkage(near, P)) == 1
+    assert len(story.average_linkage(far, P)) == 2
 
 
 def test_clusters_do_not_depend_on_the_order_members_come_in() -> None:
@@ -160,9 +160,9 @@ def test_clusters_do_not_depend_on_the_order_members_come_in() -> None:
         member(i, None, unit(*((k, rng.random()) for k in rng.sample(range(12), 4))), hours=i)
         for i in range(14)
     ]
-    first = ids(dedup.average_linkage(members, P))
+    first = ids(story.average_linkage(members, P))
     for _ in range(20):
-        assert ids(dedup.average_linkage(rng.sample(members, len(members)), P)) == first
+        assert ids(story.average_linkage(rng.sample(members, len(members)), P)) == first
 
 
 @pytest.mark.parametrize(
@@ -183,7 +183,7 @@ def test_clusters_continue_the_stories_most_of_their_members_were_in(
     before: list[int | None], clusters: list[list[int]], expected: dict[int, int | None]
 ) -> None:
     members = [member(i, s, {}, hours=i) for i, s in enumerate(before)]
-    got = dedup.assign_stories([[members[i] for i in c] for c in clusters])
+    got = story.assign_stories([[members[i] for i in c] for c in clusters])
     assert {m.id: story for cluster, story in got for m in cluster} == expected
 
 
@@ -280,8 +280,8 @@ def test_a_backfill_in_reverse_order_gives_the_daemons_stories(
     by_time = sorted(RECORDS, key=lambda r: (r["published_at"], r["id"]))
     forward = stories(make_app(), by_time)
     backward = stories(make_app(f"sqlite:///{tmp_path / 'backfill.db'}"), by_time[::-1])
-    for story in (forward, backward):
-        precision, recall = pairwise(story)
+    for grouping in (forward, backward):
+        precision, recall = pairwise(grouping)
         assert precision >= 0.95 and recall >= 0.85, (precision, recall)
     # The goal is the same stories; measured: one report (of 112) placed differently.
     together = [

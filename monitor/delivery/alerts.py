@@ -12,22 +12,27 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session
-
-from monitor.delivery.content import MatchedReport, matched_report, story_items, with_terms
-from monitor.delivery.digest import Delivery, retry_delay
+from monitor.delivery.content import story_items, with_terms
+from monitor.delivery.digest import Delivery
 from monitor.delivery.mailer import build_message
 from monitor.delivery.render import render_digest
-from monitor.errors import DeliveryError, TemporaryDeliveryError
-from monitor.models import DigestContent
+from monitor.errors import DeliveryError
+from monitor.models import (
+    AlertBatch,
+    DigestContent,
+    LedgerState,
+    MatchDoc,
+    MatchedReport,
+    WaitingMatch,
+)
+from monitor.pipeline import retry
 from monitor.pipeline.match import Query
-from monitor.pipeline.runner.stored import stored_doc
-from monitor.storage.schema import AlertRow, ArticleRow, MatchRow
+from monitor.storage import articles, digests, ledger
+from monitor.storage.engine import Tx
 
 log = logging.getLogger("monitor.alerts")
 SUBJECT_TITLE_CHARS = 90
@@ -55,69 +60,62 @@ class AlertOutcome:
 
 def _open_batch(d: Delivery, plan: AlertPlan, now: datetime) -> int | None:
     """Check new matches against the alert query; open a batch when its window has passed."""
-    with d.db.session() as s:
-        pairs = s.execute(
-            select(MatchRow, ArticleRow)
-            .join(ArticleRow, ArticleRow.id == MatchRow.article_id)
-            .where(MatchRow.watchlist == plan.watchlist, MatchRow.alerted_at.is_(None))
-            .order_by(MatchRow.matched_at, MatchRow.id)
-        ).all()
-        worthy = []
-        for m, a in pairs:
-            # The verdict taken at processing time, else (older matches) the query now.
-            if m.alert_worthy is False or (
-                m.alert_worthy is None and plan.query.match(stored_doc(s, a)) is None
-            ):
-                m.alerted_at = now  # considered: not alert-worthy, never looked at again
-            else:
-                worthy.append(m)
+    with d.db.transaction() as tx:
+        waiting = ledger.waiting_matches(tx, plan.watchlist)
+        unjudged = [m.article_id for m in waiting if m.alert_worthy is None]
+        docs = articles.match_docs(tx, unjudged)
+        worthy = [m for m in waiting if _worthy(m, plan.query, docs)]
+        chosen = {m.id for m in worthy}
+        # Considered, not alert-worthy: never looked at again.
+        ledger.mark_alerted(tx, [m.id for m in waiting if m.id not in chosen], now)
         if not worthy or now < worthy[0].matched_at + plan.window:
             return None
-        last = s.scalar(
-            select(func.max(AlertRow.created_at)).where(AlertRow.watchlist == plan.watchlist)
-        )
+        last = ledger.last_alert_at(tx, plan.watchlist)
         if last is not None and now < last + plan.window:
             return None  # rate limit: at most one alert mail per window
-        row = AlertRow(
-            watchlist=plan.watchlist,
-            created_at=now,
-            state="pending",
-            message_id="",
-            article_ids=[m.article_id for m in worthy],
+        alert_id = ledger.open_alert_batch(
+            tx,
+            plan.watchlist,
+            now,
+            [m.article_id for m in worthy],
+            retry.opened(),
+            lambda batch_id: f"<alert.{plan.watchlist}.{batch_id}@monitor>",
         )
-        s.add(row)
-        s.flush()
-        row.message_id = f"<alert.{plan.watchlist}.{row.id}@monitor>"
-        for m in worthy:
-            m.alerted_at = now
-        return row.id
+        ledger.mark_alerted(tx, [m.id for m in worthy], now)
+        return alert_id
+
+
+def _worthy(match: WaitingMatch, query: Query, docs: Mapping[int, MatchDoc]) -> bool:
+    """The verdict taken at processing time, else (older matches) the alert query now."""
+    if match.alert_worthy is not None:
+        return match.alert_worthy
+    return query.match(docs[match.article_id]) is not None
 
 
 def _due_batches(d: Delivery, plan: AlertPlan, now: datetime) -> list[int]:
-    with d.db.session() as s:
-        rows = s.scalars(
-            select(AlertRow)
-            .where(AlertRow.watchlist == plan.watchlist, AlertRow.state.in_(("pending", "sending")))
-            .order_by(AlertRow.id)
-        ).all()
-        return [r.id for r in rows if r.next_attempt_at is None or r.next_attempt_at <= now]
+    """Batches not sent yet (a crash may have left one sending) whose back-off has passed."""
+    with d.db.transaction() as tx:
+        batches = ledger.alert_batches(tx, plan.watchlist, retry.OPEN)
+    return [b.id for b in batches if retry.is_due(b.ledger, now)]
 
 
-def _set(d: Delivery, alert_id: int, **values: object) -> None:
-    with d.db.session() as s:
-        row = s.get_one(AlertRow, alert_id)
-        for k, v in values.items():
-            setattr(row, k, v)
+def _save(d: Delivery, alert_id: int, entry: LedgerState) -> LedgerState:
+    with d.db.transaction() as tx:
+        ledger.save_alert(tx, alert_id, entry)
+    return entry
 
 
 def send_batch(d: Delivery, plan: AlertPlan, alert_id: int) -> AlertOutcome:
     """Render and send one alert batch; temporary failures back off, 5xx marks it failed."""
     now = d.clock()
-    with d.db.session() as s:
-        row = s.get_one(AlertRow, alert_id)
-        attempts, mid = row.attempts, row.message_id
-        content = _alert_content(s, plan, row, now)
-    _set(d, alert_id, state="sending", attempts=attempts + 1)
+    with d.db.transaction() as tx:
+        batch = ledger.alert_batch(tx, alert_id)
+        started = retry.begin(batch.ledger)
+        if started is None:  # sent already
+            return AlertOutcome(plan.watchlist, "sent", len(batch.article_ids))
+        content = _alert_content(tx, plan, batch, now)
+    # Its content is built before the first commit: one commit takes it to sending.
+    entry = _save(d, alert_id, retry.rendered(started))
     items, reports = content.articles, content.total_reports
     try:
         rendered = render_digest(content, templates_dir=d.templates_dir)
@@ -132,32 +130,30 @@ def send_batch(d: Delivery, plan: AlertPlan, alert_id: int) -> AlertOutcome:
             rendered,
             sender=d.sender,
             recipients=plan.recipients,
-            message_id=mid,
+            message_id=batch.message_id,
             list_id=f"{plan.watchlist}-alerts.monitor",
             date=now,
         )
         d.mailer.send(msg)
-    except TemporaryDeliveryError as exc:
-        wait = retry_delay(attempts)
-        _set(d, alert_id, state="pending", last_error=str(exc), next_attempt_at=now + wait)
-        return AlertOutcome(plan.watchlist, "retrying", reports, str(exc), len(items))
     except DeliveryError as exc:
-        _set(d, alert_id, state="failed", last_error=str(exc))
-        return AlertOutcome(plan.watchlist, "failed", reports, str(exc), len(items))
-    _set(d, alert_id, state="sent", sent_at=now, last_error=None)
+        retry_at = retry.alert_retry_at(entry.attempts, exc, now)
+        _save(d, alert_id, retry.failed(entry, str(exc), retry_at))
+        state = "failed" if retry_at is None else "retrying"
+        return AlertOutcome(plan.watchlist, state, reports, str(exc), len(items))
+    _save(d, alert_id, retry.delivered(entry, now))
     return AlertOutcome(plan.watchlist, "sent", reports, stories=len(items))
 
 
-def _alert_content(s: Session, plan: AlertPlan, row: AlertRow, now: datetime) -> DigestContent:
+def _alert_content(tx: Tx, plan: AlertPlan, batch: AlertBatch, now: datetime) -> DigestContent:
     """The batch as an alert: its stories and reports, what of the alert query they matched."""
-    reports = _batch_reports(s, plan, [int(i) for i in row.article_ids])
-    start = min((r.matched_at for r in reports), default=row.created_at)
-    items = story_items(s, plan.watchlist, reports, start, plan.timezone, plan.query.terms)
+    reports = _batch_reports(tx, plan, batch.article_ids)
+    start = min((r.matched_at for r in reports), default=batch.created_at)
+    items = story_items(tx, plan.watchlist, reports, start, plan.timezone, plan.query.terms)
     return DigestContent(
         watchlist=plan.watchlist,
         query=plan.query.text,
         period_start=start,
-        period_end=row.created_at,
+        period_end=batch.created_at,
         timezone=plan.timezone,
         articles=tuple(items),
         generated_at=now,
@@ -167,21 +163,16 @@ def _alert_content(s: Session, plan: AlertPlan, row: AlertRow, now: datetime) ->
     )
 
 
-def _batch_reports(s: Session, plan: AlertPlan, ids: list[int]) -> list[MatchedReport]:
+def _batch_reports(tx: Tx, plan: AlertPlan, ids: Sequence[int]) -> list[MatchedReport]:
     """The batch's matched articles, each with the terms of the alert query it satisfied
     (what triggered the alert), else the watchlist's terms if the alert query changed."""
-    pairs = s.execute(
-        select(MatchRow, ArticleRow)
-        .join(ArticleRow, ArticleRow.id == MatchRow.article_id)
-        .where(MatchRow.watchlist == plan.watchlist, MatchRow.article_id.in_(ids))
-        .order_by(MatchRow.matched_at, ArticleRow.id)
-    ).all()
-    reports = []
-    for m, a in pairs:
-        hit = plan.query.match(stored_doc(s, a))
-        report = matched_report(m, a)
-        reports.append(with_terms(report, hit.terms) if hit is not None else report)
-    return reports
+    reports = digests.reports_of(tx, plan.watchlist, ids)
+    docs = articles.match_docs(tx, [r.article_id for r in reports])
+    out = []
+    for report in reports:
+        hit = plan.query.match(docs[report.article_id])
+        out.append(with_terms(report, hit.terms) if hit is not None else report)
+    return out
 
 
 def deliver_alerts(d: Delivery, plans: Sequence[AlertPlan]) -> list[AlertOutcome]:

@@ -1,37 +1,32 @@
 """What a digest or an alert shows: the matched reports grouped into story items (new or
 update, newest and growing first) and the leading actors by publication date.
 
-Reading storage is done by the named query functions at the top; the rest is pure.
+`story_items`, `actor_trends` and `failing_sources` read storage (`monitor.storage`); the
+rest is pure.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Sequence
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
-
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session
 
 from monitor.delivery.chart import GEO_TYPES, type_rank
 from monitor.models import (
     ActorChip,
+    ActorMention,
     ActorTrend,
     DigestArticle,
     MatchedPart,
+    MatchedReport,
     OtherReport,
     SourceHealth,
 )
+from monitor.pipeline import retry
 from monitor.pipeline.normalize import fold, words_only
-from monitor.storage.schema import (
-    ArticleRow,
-    DigestRow,
-    EntityRow,
-    MatchRow,
-    MentionRow,
-    SourceRow,
-)
+from monitor.storage import digests, ledger, sources
+from monitor.storage.engine import Tx
 
 SNIPPET_CHARS = 320
 ITEM_CHIPS = 10  # actor chips shown per story
@@ -41,177 +36,19 @@ TREND_ACTORS = 8  # rows of the actor table (armed groups, people, other actors)
 TREND_PLACES = 6  # countries and places, shown in their own row
 
 
-@dataclass(frozen=True)
-class MatchedReport:
-    """One article a watchlist (or alert) query matched, with the terms that satisfied it."""
-
-    article_id: int
-    story_id: int | None
-    url: str
-    title: str
-    source: str
-    text: str
-    published_at: datetime | None
-    matched_at: datetime
-    terms: tuple[str, ...]
-    copy: bool
-
-    @property
-    def story_key(self) -> int:
-        """The story it belongs to; an article without a story is a story of its own."""
-        return self.story_id if self.story_id is not None else -self.article_id
-
-    @property
-    def when(self) -> datetime:
-        """When it was published, else when it was matched."""
-        return self.published_at or self.matched_at
-
-
-@dataclass(frozen=True)
-class TrendRow:
-    """One matched original naming one actor: its publication (else discovery) time."""
-
-    when: datetime
-    entity_id: str
-    name: str
-    type: str
-
-
-# --- queries ------------------------------------------------------------------------------
-
-
-def matched_report(match: MatchRow, article: ArticleRow) -> MatchedReport:
-    return MatchedReport(
-        article_id=article.id,
-        story_id=article.story_id,
-        url=article.url,
-        title=article.title or article.url,
-        source=article.source_name,
-        text=article.text,
-        published_at=article.published_at,
-        matched_at=match.matched_at,
-        terms=tuple(str(t) for t in match.terms),
-        copy=article.duplicate_of_id is not None,
-    )
-
-
-def matched_reports(
-    s: Session, watchlist: str, start: datetime, end: datetime
-) -> list[MatchedReport]:
-    """Every article the watchlist matched in [start, end), in matching order."""
-    pairs = s.execute(
-        select(MatchRow, ArticleRow)
-        .join(ArticleRow, ArticleRow.id == MatchRow.article_id)
-        .where(
-            MatchRow.watchlist == watchlist,
-            MatchRow.matched_at >= start,
-            MatchRow.matched_at < end,
-        )
-        .order_by(MatchRow.matched_at, ArticleRow.id)
-    ).all()
-    return [matched_report(m, a) for m, a in pairs]
-
-
-def earlier_story_matches(
-    s: Session, watchlist: str, story_ids: Iterable[int], before: datetime
-) -> dict[int, list[datetime]]:
-    """Story id -> when the watchlist matched its other reports, before `before`."""
-    ids = sorted(set(story_ids))
-    out: dict[int, list[datetime]] = {}
-    if not ids:
-        return out
-    rows = s.execute(
-        select(ArticleRow.story_id, MatchRow.matched_at)
-        .join(ArticleRow, ArticleRow.id == MatchRow.article_id)
-        .where(
-            MatchRow.watchlist == watchlist,
-            MatchRow.matched_at < before,
-            ArticleRow.story_id.in_(ids),
-        )
-    ).all()
-    for story_id, matched_at in rows:
-        if story_id is not None:
-            out.setdefault(story_id, []).append(matched_at)
-    return out
-
-
-def delivered_periods(
-    s: Session, watchlist: str, before: datetime
-) -> list[tuple[datetime, datetime]]:
-    """The [start, end) periods of the watchlist's sent digests that started before `before`."""
-    rows = s.execute(
-        select(DigestRow.period_start, DigestRow.period_end).where(
-            DigestRow.watchlist == watchlist,
-            DigestRow.state == "sent",
-            DigestRow.period_start < before,
-        )
-    ).all()
-    return [(a, b) for a, b in rows]
-
-
-def actor_chips(s: Session, article_ids: Iterable[int]) -> dict[int, list[ActorChip]]:
-    """Article id -> the actors tagged in it, most mentioned first."""
-    ids = sorted(set(article_ids))
-    out: dict[int, list[ActorChip]] = {i: [] for i in ids}
-    if not ids:
-        return out
-    rows = s.execute(
-        select(MentionRow.article_id, MentionRow.entity_id, MentionRow.count, EntityRow.name,
-               EntityRow.type)
-        .join(EntityRow, EntityRow.id == MentionRow.entity_id, isouter=True)
-        .where(MentionRow.article_id.in_(ids))
-        .order_by(MentionRow.article_id, MentionRow.count.desc(), MentionRow.entity_id)
-    ).all()  # fmt: skip
-    for aid, eid, count, name, etype in rows:
-        out[aid].append(ActorChip(eid, name or eid, etype or "", count))
-    return out
-
-
-def failing_sources(s: Session) -> tuple[SourceHealth, ...]:
-    rows = s.scalars(select(SourceRow).where(SourceRow.error_count > 0).order_by(SourceRow.name))
+def failing_sources(tx: Tx) -> tuple[SourceHealth, ...]:
+    """The sources whose last poll failed, by name."""
     return tuple(
-        SourceHealth(r.name, r.url, r.error_count, r.last_error, r.next_check_at) for r in rows
+        SourceHealth(r.name, r.url, r.error_count, r.last_error, r.next_check_at)
+        for r in sources.failing(tx)
     )
-
-
-def trend_rows(s: Session, watchlist: str, since: datetime, end: datetime) -> list[TrendRow]:
-    """Actor mentions of the watchlist's matched originals published in [since, end) and
-    matched before `end`. Copies are left out, so syndication does not inflate an actor."""
-    when = func.coalesce(ArticleRow.published_at, ArticleRow.discovered_at)
-    rows = s.execute(
-        select(when, MentionRow.entity_id, EntityRow.name, EntityRow.type)
-        .select_from(MatchRow)
-        .join(ArticleRow, ArticleRow.id == MatchRow.article_id)
-        .join(MentionRow, MentionRow.article_id == MatchRow.article_id)
-        .join(EntityRow, EntityRow.id == MentionRow.entity_id, isouter=True)
-        .where(
-            MatchRow.watchlist == watchlist,
-            MatchRow.matched_at < end,
-            ArticleRow.duplicate_of_id.is_(None),
-            when >= since,
-            when < end,
-        )
-    ).all()
-    return [TrendRow(w, eid, name or eid, etype or "") for w, eid, name, etype in rows]
-
-
-def history_start(s: Session, watchlist: str, end: datetime) -> datetime | None:
-    """The earliest publication time among the watchlist's matches before `end`."""
-    when = func.coalesce(ArticleRow.published_at, ArticleRow.discovered_at)
-    first: datetime | None = s.scalar(
-        select(func.min(when))
-        .select_from(ArticleRow)
-        .join(MatchRow, MatchRow.article_id == ArticleRow.id)
-        .where(MatchRow.watchlist == watchlist, MatchRow.matched_at < end)
-    )
-    return first
 
 
 # --- story items --------------------------------------------------------------------------
 
 
 def story_items(
-    s: Session,
+    tx: Tx,
     watchlist: str,
     reports: Sequence[MatchedReport],
     start: datetime,
@@ -222,9 +59,10 @@ def story_items(
     digest of the watchlist already carried reports of the story. `query_terms`: the
     query's word terms, to tell which of them each item matched."""
     story_ids = [r.story_id for r in reports if r.story_id is not None]
-    earlier = earlier_story_matches(s, watchlist, story_ids, start)
-    delivered = delivered_periods(s, watchlist, start)
-    chips = actor_chips(s, [r.article_id for r in reports])
+    earlier = digests.earlier_story_matches(tx, watchlist, story_ids, start)
+    sent = ledger.digests(tx, watchlist, (retry.SENT,), started_before=start)
+    delivered = [(d.period_start, d.period_end) for d in sent]
+    chips = digests.actor_chips(tx, [r.article_id for r in reports])
     shown = {key: _delivered_count(times, delivered) for key, times in earlier.items()}
     return build_items(reports, chips, shown, ZoneInfo(tz), query_terms)
 
@@ -364,19 +202,17 @@ def with_terms(report: MatchedReport, terms: Sequence[str]) -> MatchedReport:
 # --- actor trends -------------------------------------------------------------------------
 
 
-def actor_trends(
-    s: Session, watchlist: str, start: datetime, end: datetime
-) -> tuple[ActorTrend, ...]:
+def actor_trends(tx: Tx, watchlist: str, start: datetime, end: datetime) -> tuple[ActorTrend, ...]:
     """Leading actors of the period by publication date (a backfill is not a spike)."""
     since = min(start - timedelta(days=BASELINE_DAYS), end - timedelta(days=TREND_DAYS))
-    rows = trend_rows(s, watchlist, since, end)
-    first = history_start(s, watchlist, end)
+    rows = digests.actor_mentions(tx, watchlist, since, end)
+    first = digests.history_start(tx, watchlist, end)
     has_baseline = first is not None and first <= start - timedelta(days=BASELINE_DAYS)
     return trends_from(rows, start, end, has_baseline=has_baseline)
 
 
 def trends_from(
-    rows: Sequence[TrendRow], start: datetime, end: datetime, *, has_baseline: bool
+    rows: Sequence[ActorMention], start: datetime, end: datetime, *, has_baseline: bool
 ) -> tuple[ActorTrend, ...]:
     """Per actor: originals published in the period, the baseline from the 7 days before
     (scaled to the period's length; None without a week of history), and the daily series.

@@ -1,8 +1,9 @@
 """The digest ledger: which period is due, what it holds, and its delivery state, exactly once.
 
-A digest is a row keyed by (watchlist, period_start) whose state is committed at each step:
-pending -> rendering -> sending -> sent | failed. APScheduler only says "now is a good time
-to look"; the ledger decides what is due, so a restart neither resends nor skips a period.
+A digest is a ledger entry keyed by (watchlist, period_start) whose state is committed at each
+step of `monitor.pipeline.retry`'s ledger machine: pending -> rendering -> sending -> sent |
+failed. APScheduler only says "now is a good time to look"; the ledger decides what is due,
+so a restart neither resends nor skips a period.
 """
 
 from __future__ import annotations
@@ -15,22 +16,25 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from croniter import croniter
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session
 
 from monitor.delivery import content
 from monitor.delivery.mailer import Mailer, build_message
 from monitor.delivery.render import render_digest
 from monitor.delivery.reports import write_reports
-from monitor.errors import DeliveryError, PermanentDeliveryError, TemporaryDeliveryError
-from monitor.models import DigestContent, RenderedDigest, UndeliveredDigest
+from monitor.errors import DeliveryError, PermanentDeliveryError
+from monitor.models import (
+    DigestContent,
+    DigestPeriod,
+    LedgerState,
+    RenderedDigest,
+    UndeliveredDigest,
+)
+from monitor.pipeline import retry
 from monitor.pipeline.match import compile_query
-from monitor.storage.engine import Database
-from monitor.storage.schema import DigestRow, WatchlistRow
+from monitor.storage import digests, ledger
+from monitor.storage.engine import Database, Tx
 
 log = logging.getLogger("monitor.digest")
-RETRY_FIRST = timedelta(seconds=60)
-RETRY_CAP = timedelta(hours=1)
 
 
 @dataclass(frozen=True)
@@ -74,9 +78,9 @@ class DigestOutcome:
 
 
 def retry_delay(attempts_before: int) -> timedelta:
-    """Back-off after a temporary failure: 1 min, then doubling, capped at 1 h."""
-    delay: timedelta = RETRY_FIRST * 2 ** min(attempts_before, 10)
-    return min(RETRY_CAP, delay)
+    """Back-off after a temporary failure: 1 min, then doubling, capped at 1 h (the rule is
+    `monitor.pipeline.retry.redelivery_delay`)."""
+    return retry.redelivery_delay(attempts_before + 1)
 
 
 # --- periods --------------------------------------------------------------------------
@@ -98,23 +102,17 @@ def next_slot(schedule: str, tz: str, after: datetime) -> datetime:
 
 def ensure_watchlists(db: Database, plans: Sequence[DigestPlan], now: datetime) -> None:
     """Record when each watchlist is first seen: its first digest period starts there."""
-    with db.session() as s:
-        known = {r.name: r for r in s.scalars(select(WatchlistRow))}
-        for p in plans:
-            if p.watchlist not in known:
-                s.add(WatchlistRow(name=p.watchlist, first_seen_at=now, query=p.query))
-            else:
-                known[p.watchlist].query = p.query
+    with db.transaction() as tx:
+        ledger.sync_watchlists(tx, {p.watchlist: p.query for p in plans}, now)
 
 
-def last_period_end(s: Session, watchlist: str) -> datetime:
-    end = s.scalar(select(func.max(DigestRow.period_end)).where(DigestRow.watchlist == watchlist))
-    if end is not None:
-        return end
-    first = s.get(WatchlistRow, watchlist)
-    if first is None:
+def last_period_end(tx: Tx, watchlist: str) -> datetime:
+    """Where the watchlist's next digest period starts: the end of its latest digest, else
+    when it was first seen."""
+    start = ledger.next_period_start(tx, watchlist)
+    if start is None:
         raise DeliveryError(f"watchlist {watchlist!r} has not been seen yet")
-    return first.first_seen_at
+    return start
 
 
 def message_id(watchlist: str, start: datetime, end: datetime) -> str:
@@ -126,27 +124,10 @@ def open_period(
     db: Database, watchlist: str, until: datetime, since: datetime | None = None
 ) -> int:
     """Create (or find) the ledger row for the period ending at `until`; return its id."""
-    with db.session() as s:
-        start = since if since is not None else last_period_end(s, watchlist)
-        row = s.scalars(
-            select(DigestRow).where(
-                DigestRow.watchlist == watchlist, DigestRow.period_start == start
-            )
-        ).first()
-        if row is not None:
-            return row.id
-        row = DigestRow(
-            watchlist=watchlist,
-            period_start=start,
-            period_end=until,
-            state="pending",
-            message_id=message_id(watchlist, start, until),
-            created_at=until,
-            outputs=[],
-        )
-        s.add(row)
-        s.flush()
-        return row.id
+    with db.transaction() as tx:
+        start = since if since is not None else last_period_end(tx, watchlist)
+        mid = message_id(watchlist, start, until)
+        return ledger.open_digest(tx, watchlist, start, until, mid, retry.opened())
 
 
 # --- content --------------------------------------------------------------------------
@@ -157,13 +138,13 @@ def build_content(
 ) -> DigestContent:
     """Everything matched in [start, end): one item per story listing its matched reports,
     the leading actors, failing sources, and earlier digests that failed."""
-    with db.session() as s:
-        reports = content.matched_reports(s, plan.watchlist, start, end)
+    with db.transaction() as tx:
+        reports = digests.matched_reports(tx, plan.watchlist, start, end)
         terms = compile_query(plan.query).terms
-        items = content.story_items(s, plan.watchlist, reports, start, plan.timezone, terms)
-        failing = content.failing_sources(s)
-        trends = content.actor_trends(s, plan.watchlist, start, end)
-        undelivered = undelivered_digests(s, plan.watchlist, start)
+        items = content.story_items(tx, plan.watchlist, reports, start, plan.timezone, terms)
+        failing = content.failing_sources(tx)
+        trends = content.actor_trends(tx, plan.watchlist, start, end)
+        undelivered = undelivered_digests(tx, plan.watchlist, start)
     return DigestContent(
         watchlist=plan.watchlist,
         query=plan.query,
@@ -180,103 +161,100 @@ def build_content(
     )
 
 
-def undelivered_digests(
-    s: Session, watchlist: str, before: datetime
-) -> tuple[UndeliveredDigest, ...]:
+def undelivered_digests(tx: Tx, watchlist: str, before: datetime) -> tuple[UndeliveredDigest, ...]:
     """The watchlist's digests that failed for good and started before `before`."""
-    rows = s.scalars(
-        select(DigestRow)
-        .where(
-            DigestRow.watchlist == watchlist,
-            DigestRow.state == "failed",
-            DigestRow.period_start < before,
-        )
-        .order_by(DigestRow.period_start)
-    ).all()
-    return tuple(UndeliveredDigest(r.period_start, r.period_end, r.last_error or "") for r in rows)
+    failed = ledger.digests(tx, watchlist, (retry.FAILED,), started_before=before)
+    return tuple(
+        UndeliveredDigest(d.period_start, d.period_end, d.ledger.last_error or "") for d in failed
+    )
 
 
 # --- delivery -------------------------------------------------------------------------
 
 
-def _set_state(d: Delivery, digest_id: int, state: str, **values: object) -> None:
-    with d.db.session() as s:
-        row = s.get_one(DigestRow, digest_id)
-        row.state = state
-        for k, v in values.items():
-            setattr(row, k, v)
+def _save(
+    d: Delivery,
+    digest_id: int,
+    entry: LedgerState,
+    *,
+    article_count: int | None = None,
+    outputs: Sequence[str] | None = None,
+) -> LedgerState:
+    """Commit a digest's new ledger state, then tell `on_state`."""
+    with d.db.transaction() as tx:
+        ledger.save_digest(tx, digest_id, entry, article_count=article_count, outputs=outputs)
     if d.on_state is not None:
-        d.on_state(digest_id, state)
+        d.on_state(digest_id, entry.state)
+    return entry
 
 
 def deliver(d: Delivery, plan: DigestPlan, digest_id: int) -> DigestOutcome:
     """Render and send one ledger row, committing each state; failures are recorded, not raised."""
     now = d.clock()
-    with d.db.session() as s:
-        row = s.get_one(DigestRow, digest_id)
-        start, end, mid, attempts = row.period_start, row.period_end, row.message_id, row.attempts
-        if row.state == "sent":
-            return DigestOutcome(plan.watchlist, start, end, "sent", row.article_count)
-    _set_state(d, digest_id, "rendering", attempts=attempts + 1)
+    with d.db.transaction() as tx:
+        period = ledger.digest(tx, digest_id)
+    start, end = period.period_start, period.period_end
+    started = retry.begin(period.ledger)
+    if started is None:  # sent already
+        return DigestOutcome(plan.watchlist, start, end, "sent", period.article_count)
+    entry = _save(d, digest_id, started)
     content = build_content(d.db, plan, start, end, now)
-    outcome = DigestOutcome(plan.watchlist, start, end, "sent", len(content.articles))
+    articles = len(content.articles)
     if not content.articles and plan.skip_empty:
-        _set_state(d, digest_id, "sent", sent_at=now, article_count=0, outputs=["skipped: empty"])
-        outcome.outputs.append("skipped: empty")
-        return outcome
+        skipped = ["skipped: empty"]
+        _save(d, digest_id, retry.delivered(entry, now), article_count=0, outputs=skipped)
+        return DigestOutcome(plan.watchlist, start, end, "sent", 0, outputs=skipped)
     try:
         rendered = render_digest(content, templates_dir=d.templates_dir)
-        _set_state(d, digest_id, "sending", article_count=len(content.articles))
-        outcome.outputs = _send_and_write(d, plan, content, rendered, mid, now)
-    except TemporaryDeliveryError as exc:
-        wait = retry_delay(attempts)
-        _set_state(d, digest_id, "pending", last_error=str(exc), next_attempt_at=now + wait)
-        log.warning(
-            "digest %s: temporary failure, retry at %s: %s", plan.watchlist, now + wait, exc
-        )
-        return DigestOutcome(
-            plan.watchlist, start, end, "retrying", len(content.articles), str(exc)
-        )
+        entry = _save(d, digest_id, retry.rendered(entry), article_count=articles)
+        outputs = _send_and_write(d, plan, content, rendered, period.message_id, now)
     except DeliveryError as exc:
-        _set_state(d, digest_id, "failed", last_error=str(exc))
-        hint = f"; once fixed, `monitor digest {plan.watchlist} --resend` sends it"
-        log.error("digest %s %s – %s failed: %s%s", plan.watchlist, start, end, exc, hint)
-        return DigestOutcome(
-            plan.watchlist, start, end, "failed", len(content.articles), str(exc) + hint
-        )
-    _set_state(d, digest_id, "sent", sent_at=now, last_error=None, outputs=outcome.outputs)
-    return outcome
+        return _failed(d, plan, period, entry, exc, articles, now)
+    _save(d, digest_id, retry.delivered(entry, now), outputs=outputs)
+    return DigestOutcome(plan.watchlist, start, end, "sent", articles, outputs=outputs)
+
+
+def _failed(
+    d: Delivery,
+    plan: DigestPlan,
+    period: DigestPeriod,
+    entry: LedgerState,
+    exc: DeliveryError,
+    articles: int,
+    now: datetime,
+) -> DigestOutcome:
+    """Record a failed try: pending until the retry policy's time, else failed for good."""
+    retry_at = retry.digest_retry_at(entry.attempts, exc, now)
+    _save(d, period.id, retry.failed(entry, str(exc), retry_at))
+    start, end = period.period_start, period.period_end
+    if retry_at is not None:
+        log.warning("digest %s: temporary failure, retry at %s: %s", plan.watchlist, retry_at, exc)
+        return DigestOutcome(plan.watchlist, start, end, "retrying", articles, str(exc))
+    hint = f"; once fixed, `monitor digest {plan.watchlist} --resend` sends it"
+    log.error("digest %s %s – %s failed: %s%s", plan.watchlist, start, end, exc, hint)
+    return DigestOutcome(plan.watchlist, start, end, "failed", articles, str(exc) + hint)
 
 
 def resend(d: Delivery, plan: DigestPlan, digest_id: int | None = None) -> DigestOutcome:
     """Deliver a recorded digest again, for humans (`--resend`): by default the oldest one
     that failed for good, else the newest one. Same period, content and Message-ID."""
-    with d.db.session() as s:
+    with d.db.transaction() as tx:
         if digest_id is None:
-            digest_id = resend_candidate(s, plan.watchlist)
+            digest_id = resend_candidate(tx, plan.watchlist)
         if digest_id is None:
             raise DeliveryError(f"watchlist {plan.watchlist!r} has no recorded digest to resend")
-    _set_state(d, digest_id, "pending", next_attempt_at=None)
+        entry = ledger.digest(tx, digest_id).ledger
+    _save(d, digest_id, retry.reopened(entry))
     return deliver(d, plan, digest_id)
 
 
-def resend_candidate(s: Session, watchlist: str) -> int | None:
+def resend_candidate(tx: Tx, watchlist: str) -> int | None:
     """The oldest digest of `watchlist` that failed for good, else its newest digest."""
-    failed: int | None = s.scalar(
-        select(DigestRow.id)
-        .where(DigestRow.watchlist == watchlist, DigestRow.state == "failed")
-        .order_by(DigestRow.period_start)
-        .limit(1)
-    )
-    if failed is not None:
-        return failed
-    newest: int | None = s.scalar(
-        select(DigestRow.id)
-        .where(DigestRow.watchlist == watchlist)
-        .order_by(DigestRow.period_end.desc())
-        .limit(1)
-    )
-    return newest
+    failed = ledger.digests(tx, watchlist, (retry.FAILED,))
+    if failed:
+        return failed[0].id
+    newest = ledger.latest_digest(tx, watchlist)
+    return None if newest is None else newest.id
 
 
 def _send_and_write(
@@ -320,25 +298,18 @@ def deliver_due(d: Delivery, plans: Sequence[DigestPlan]) -> list[DigestOutcome]
     ensure_watchlists(d.db, plans, now)
     outcomes = []
     for plan in plans:
-        for digest_id in _retryable(d.db, plan.watchlist, now):
+        for digest_id in _due(d.db, plan.watchlist, now):
             outcomes.append(deliver(d, plan, digest_id))
         slot = latest_slot(plan.schedule, plan.timezone, now)
-        with d.db.session() as s:
-            last_end = last_period_end(s, plan.watchlist)
+        with d.db.transaction() as tx:
+            last_end = last_period_end(tx, plan.watchlist)
         if slot > last_end:
             outcomes.append(deliver(d, plan, open_period(d.db, plan.watchlist, slot)))
     return outcomes
 
 
-def _retryable(db: Database, watchlist: str, now: datetime) -> list[int]:
-    """Digests left pending, or interrupted while rendering/sending by a crash."""
-    with db.session() as s:
-        rows = s.scalars(
-            select(DigestRow)
-            .where(
-                DigestRow.watchlist == watchlist,
-                DigestRow.state.in_(("pending", "rendering", "sending")),
-            )
-            .order_by(DigestRow.period_start)
-        ).all()
-        return [r.id for r in rows if r.next_attempt_at is None or r.next_attempt_at <= now]
+def _due(db: Database, watchlist: str, now: datetime) -> list[int]:
+    """Digests left pending (their back-off passed), or interrupted by a crash."""
+    with db.transaction() as tx:
+        entries = ledger.digests(tx, watchlist, retry.OPEN)
+    return [e.id for e in entries if retry.is_due(e.ledger, now)]

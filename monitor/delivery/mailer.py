@@ -21,7 +21,7 @@ from typing import Literal, NoReturn, Protocol
 
 from monitor.delivery.reports import file_stamp
 from monitor.errors import DeliveryError, PermanentDeliveryError, TemporaryDeliveryError
-from monitor.models import RenderedDigest
+from monitor.models import SMTP_PORT, SMTP_SECURITY, SMTP_TIMEOUT_S, RenderedDigest
 
 log = logging.getLogger(__name__)
 
@@ -150,12 +150,12 @@ class SmtpMailer:
     def __init__(
         self,
         host: str,
-        port: int = 25,
+        port: int = SMTP_PORT,
         *,
-        security: Security = "none",
+        security: Security = SMTP_SECURITY,
         username: str | None = None,
         password: str | None = None,
-        timeout_s: float = 30.0,
+        timeout_s: float = SMTP_TIMEOUT_S,
         ssl_context: ssl.SSLContext | None = None,
         local_hostname: str | None = None,
     ) -> None:

@@ -1,10 +1,19 @@
-"""The only pipeline package that touches storage: polls due sources, processes pending articles.
-
-Stages stay pure; the runner loads their inputs, calls them in order and records outcomes.
-`context` (inputs, reports), `poll` (feeds), `process` (pages → stored, tagged, matched
-articles), `stories` (duplicates and stories), `stored` (re-extraction, import, backtest).
+"""The only pipeline package that works with storage: it loads due work, runs the pure
+stages and has storage record the outcome. `context` (inputs, reports), `poll` (feeds),
+`analysis` (what pool workers make of a page), `process` (pages → stored articles),
+`stories` (duplicate groups and stories), `stored` (re-extraction, import, backtest).
 """
 
+from monitor.pipeline.runner.analysis import (
+    Analysis,
+    Job,
+    Stages,
+    analyse,
+    document_text,
+    extract_one,
+    init_worker,
+    stages_for,
+)
 from monitor.pipeline.runner.context import (
     MAX_PAGE_ATTEMPTS,
     Context,
@@ -15,37 +24,43 @@ from monitor.pipeline.runner.context import (
 )
 from monitor.pipeline.runner.poll import poll, sync_sources
 from monitor.pipeline.runner.process import (
-    _extract_one,
-    document_text,
+    RECORD_BATCH,
+    Outcome,
     expire_html,
-    init_worker,
     process,
-    stages_for,
+    record_batch,
     sync_entities,
 )
 from monitor.pipeline.runner.stored import Hit, ImportRecord, backtest, import_articles, reextract
-from monitor.pipeline.runner.stories import STORY_WINDOW_SAMPLE, _link_duplicate
+from monitor.pipeline.runner.stories import link, settle_stories
 
 __all__ = [
     "MAX_PAGE_ATTEMPTS",
-    "STORY_WINDOW_SAMPLE",
+    "RECORD_BATCH",
+    "Analysis",
     "Context",
     "Hit",
     "ImportRecord",
+    "Job",
+    "Outcome",
     "PollReport",
     "ProcessReport",
     "SourceSpec",
+    "Stages",
     "WatchlistSpec",
-    "_extract_one",
-    "_link_duplicate",
+    "analyse",
     "backtest",
     "document_text",
     "expire_html",
+    "extract_one",
     "import_articles",
     "init_worker",
+    "link",
     "poll",
     "process",
+    "record_batch",
     "reextract",
+    "settle_stories",
     "stages_for",
     "sync_entities",
     "sync_sources",

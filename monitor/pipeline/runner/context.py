@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 
 import httpx
 
-from monitor.models import FetchPolicy
+from monitor.models import KEEP_HTML_DAYS, FetchPolicy
 from monitor.pipeline import dedup, fetch
 from monitor.pipeline.match import Query
 from monitor.pipeline.tag import Tagger
@@ -59,7 +59,7 @@ class Context:
     executor: Executor | None = None
     progress: Callable[[str], None] = field(default=lambda _msg: None)
     keep_html: bool = True
-    keep_html_days: int = 30  # raw HTML older than this is dropped at the end of `process`
+    keep_html_days: int = KEEP_HTML_DAYS  # raw HTML older than this is dropped by `process`
     robots: fetch.RobotsCache | None = None  # None: robots.txt not consulted for pages
     dedup: dedup.DedupParams = field(default_factory=dedup.DedupParams)
 

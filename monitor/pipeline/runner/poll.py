@@ -7,16 +7,15 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import datetime, timedelta
 
-from sqlalchemy import insert, select
-from sqlalchemy.orm import Session
-
 from monitor.errors import FeedError, StageError
-from monitor.models import FeedEntry, HttpResponse, ParsedFeed, Validators
-from monitor.pipeline import backoff, dedup, feeds, fetch
+from monitor.models import FeedEntry, HttpResponse, ParsedFeed, SourceState, Validators
+from monitor.pipeline import dedup, feeds, fetch, retry
 from monitor.pipeline.runner.context import Context, PollReport, SourceSpec, log
-from monitor.storage.schema import ArticleRow, SourceRow
+from monitor.storage import sources
+from monitor.storage.engine import Tx
 
 RECORD_BATCH = 50  # sources recorded per transaction
 
@@ -25,30 +24,25 @@ RECORD_BATCH = 50  # sources recorded per transaction
 
 def sync_sources(ctx: Context) -> None:
     """Make a row for every configured source; keep fetch state of known ones."""
-    with ctx.db.session() as s:
-        rows = {r.name: r for r in s.scalars(select(SourceRow))}
-        for spec in ctx.sources:
-            row = rows.get(spec.name)
-            if row is None:
-                s.add(SourceRow(name=spec.name, url=spec.url))
-            elif row.url != spec.url:
-                row.url, row.etag, row.last_modified = spec.url, None, None
+    with ctx.db.transaction() as tx:
+        sources.sync(tx, [(spec.name, spec.url) for spec in ctx.sources])
 
 
 def _due(ctx: Context, only: str | None, force: bool) -> list[tuple[SourceSpec, Validators]]:
     now = ctx.clock()
     specs = {s.name: s for s in ctx.sources}
     out = []
-    with ctx.db.session() as s:
-        for row in s.scalars(select(SourceRow).order_by(SourceRow.name)):
-            spec = specs.get(row.name)
-            if spec is None or (only is not None and row.name != only):
-                continue
-            waiting = row.next_check_at is not None and row.next_check_at > now
-            # Retry-After is a promise to the server: even a forced poll keeps it.
-            if waiting and (not force or row.last_status in (429, 503)):
-                continue
-            out.append((spec, Validators(row.etag, row.last_modified)))
+    with ctx.db.transaction() as tx:
+        stored = sources.states(tx)
+    for state in stored:
+        spec = specs.get(state.name)
+        if spec is None or (only is not None and state.name != only):
+            continue
+        waiting = state.next_check_at is not None and state.next_check_at > now
+        # Retry-After is a promise to the server: even a forced poll keeps it.
+        if waiting and (not force or state.last_status in (429, 503)):
+            continue
+        out.append((spec, Validators(state.etag, state.last_modified)))
     return out
 
 
@@ -64,10 +58,10 @@ def poll(ctx: Context, *, only: str | None = None, force: bool = False) -> PollR
     parsed = _parse_all(ctx, results)
     done = list(zip((spec for spec, _ in due), results, parsed, strict=True))
     for start in range(0, len(done), RECORD_BATCH):
-        with ctx.db.session() as s:
+        with ctx.db.transaction() as tx:
             for spec, result, feed in done[start : start + RECORD_BATCH]:
                 report.polled += 1
-                _record_poll(ctx, s, spec, result, feed, report)
+                _record_poll(ctx, tx, spec, result, feed, report)
     return report
 
 
@@ -120,7 +114,7 @@ async def _fetch_feeds(
 
 def _record_poll(
     ctx: Context,
-    s: Session,
+    tx: Tx,
     spec: SourceSpec,
     result: HttpResponse | StageError,
     feed: ParsedFeed | FeedError | None,
@@ -130,80 +124,102 @@ def _record_poll(
     error: StageError | None = result if isinstance(result, StageError) else None
     if isinstance(feed, FeedError):
         error = feed
-    row = s.scalars(select(SourceRow).where(SourceRow.name == spec.name)).one()
-    row.last_polled_at = now
+    before = sources.state(tx, spec.name)
+    assert before is not None  # sync_sources made it
+    state = replace(before, last_polled_at=now)
     if error is not None:
-        _record_source_error(row, spec, error, now)
+        sources.save(tx, _after_error(state, spec, error, now))
         report.failed[spec.name] = str(error)
         return
     assert isinstance(result, HttpResponse)
     parsed = feed if isinstance(feed, ParsedFeed) else None
-    row.last_status = 304 if result.not_modified else result.status
-    row.error_count, row.last_error, row.last_success_at = 0, None, now
-    _schedule_success(row, spec, result, parsed, now)
+    state = replace(
+        state,
+        last_status=304 if result.not_modified else result.status,
+        error_count=0,
+        last_error=None,
+        last_success_at=now,
+    )
+    state = _after_success(state, spec, result, parsed, now)
     if result.not_modified:
+        sources.save(tx, state)
         report.not_modified += 1
         return
-    row.etag, row.last_modified = result.validators.etag, result.validators.last_modified
     assert parsed is not None
-    row.feed_ttl_s = parsed.ttl_minutes * 60 if parsed.ttl_minutes else None
-    row.warning = parsed.warning
+    state = replace(
+        state,
+        etag=result.validators.etag,
+        last_modified=result.validators.last_modified,
+        feed_ttl_s=parsed.ttl_minutes * 60 if parsed.ttl_minutes else None,
+        warning=parsed.warning,
+    )
     if parsed.warning:
         report.warnings[spec.name] = parsed.warning
-    added = _store_entries(s, row, parsed.entries, now)
-    row.items_seen += added
+    added = store_entries(tx, spec.name, parsed.entries, now)
+    sources.save(tx, replace(state, items_seen=state.items_seen + added))
     report.new_articles += added
 
 
-def _schedule_success(
-    row: SourceRow,
+def _after_success(
+    state: SourceState,
     spec: SourceSpec,
     result: HttpResponse,
     parsed: ParsedFeed | None,
     now: datetime,
-) -> None:
+) -> SourceState:
     """Next check after a good poll: the (adaptive) interval, no sooner than the server's own
     freshness (Cache-Control max-age, Expires, RSS <ttl>), all bounded by the back-off cap."""
     interval = spec.interval
     if spec.adaptive:
         if parsed is not None:
             dates = [e.published_at for e in parsed.entries]
-            learned = backoff.adaptive_interval(dates, now=now, base=spec.interval)
-            row.poll_interval_s = int(learned.total_seconds())
-        if row.poll_interval_s:
-            interval = timedelta(seconds=row.poll_interval_s)
+            learned = retry.adaptive_interval(dates, now=now, base=spec.interval)
+            state = replace(state, poll_interval_s=int(learned.total_seconds()))
+        if state.poll_interval_s:
+            interval = timedelta(seconds=state.poll_interval_s)
     floors = [fetch.freshness_s(result.headers)]
     if parsed is not None and parsed.ttl_minutes:
         floors.append(parsed.ttl_minutes * 60.0)
-    elif result.not_modified and row.feed_ttl_s:
-        floors.append(float(row.feed_ttl_s))
+    elif result.not_modified and state.feed_ttl_s:
+        floors.append(float(state.feed_ttl_s))
     fresh = max((f for f in floors if f is not None), default=None)
-    row.next_check_at = backoff.next_check(now, error_count=0, interval=interval, fresh_for_s=fresh)
+    at = retry.next_check(now, error_count=0, interval=interval, fresh_for_s=fresh)
+    return replace(state, next_check_at=at)
 
 
-def _record_source_error(
-    row: SourceRow, spec: SourceSpec, error: StageError, now: datetime
-) -> None:
-    row.error_count += 1
-    row.last_error = str(error)
-    status = getattr(error, "status", None)
-    row.last_status = status
-    retry_after = getattr(error, "retry_after_s", None)
-    row.next_check_at = backoff.next_check(
-        now, error_count=row.error_count, interval=spec.interval, retry_after_s=retry_after
+def _after_error(
+    state: SourceState, spec: SourceSpec, error: StageError, now: datetime
+) -> SourceState:
+    errors = state.error_count + 1
+    at = retry.next_check(
+        now,
+        error_count=errors,
+        interval=spec.interval,
+        retry_after_s=getattr(error, "retry_after_s", None),
     )
-    log.warning("source %r failed: %s (next check %s)", spec.name, error, row.next_check_at)
+    log.warning("source %r failed: %s (next check %s)", spec.name, error, at)
+    return replace(
+        state,
+        error_count=errors,
+        last_error=str(error),
+        last_status=getattr(error, "status", None),
+        next_check_at=at,
+    )
 
 
-def _store_entries(
-    s: Session, source: SourceRow, entries: Sequence[FeedEntry], now: datetime
-) -> int:
-    """Store the entries not seen before (by canonical URL, or by this source's GUID): two
-    lookups and one insert per feed, whatever its length."""
+def store_entries(tx: Tx, source: str, entries: Sequence[FeedEntry], now: datetime) -> int:
+    """Store a source's feed entries not seen before (by canonical URL, or by the source's
+    GUID) as pending articles; the number stored."""
+    return sources.store_entries(tx, source, _fresh_entries(entries), now)
+
+
+def _fresh_entries(entries: Sequence[FeedEntry]) -> list[tuple[str, FeedEntry]]:
+    """The feed's entries with their canonical URLs, its own repeats left out (the first
+    entry with a URL or GUID wins)."""
     fresh: list[tuple[str, FeedEntry]] = []
     urls: set[str] = set()
     guids: set[str] = set()
-    for entry in entries:  # the feed's own repeats: its first entry wins
+    for entry in entries:
         canon = dedup.canonical_url(entry.url)
         if canon in urls or (entry.guid and entry.guid in guids):
             continue
@@ -211,39 +227,4 @@ def _store_entries(
         if entry.guid:
             guids.add(entry.guid)
         fresh.append((canon, entry))
-    if not fresh:
-        return 0
-    known_urls = set(
-        s.scalars(select(ArticleRow.canonical_url).where(ArticleRow.canonical_url.in_(urls)))
-    )
-    known_guids = (
-        set(
-            s.scalars(
-                select(ArticleRow.guid).where(
-                    ArticleRow.source_id == source.id, ArticleRow.guid.in_(guids)
-                )
-            )
-        )
-        if guids
-        else set()
-    )
-    rows = [
-        {
-            "source_id": source.id,
-            "source_name": source.name,
-            "guid": entry.guid,
-            "url": entry.url,
-            "canonical_url": canon,
-            "title": entry.title,
-            "feed_summary": entry.summary,
-            "feed_content": entry.content_html,
-            "feed_published_at": entry.published_at,
-            "discovered_at": now,
-            "state": "pending",
-        }
-        for canon, entry in fresh
-        if canon not in known_urls and not (entry.guid and entry.guid in known_guids)
-    ]
-    if rows:
-        s.execute(insert(ArticleRow), rows)
-    return len(rows)
+    return fresh
