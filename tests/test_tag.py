@@ -19,12 +19,12 @@ from monitor.config import load_entities
 from monitor.models import Entity
 from monitor.pipeline.normalize import fold, fold_with_offsets
 from monitor.pipeline.tag import (
-    _NOT_NAME_PARTS,
     CONTEXT_WINDOW,
     DEFAULT_RULES,
+    NOT_NAME_PARTS,
     SPELLING_RULES,
     Tagger,
-    _arabic_prefix,
+    arabic_prefix,
     article_variants,
     compile_entities,
     spelling_variants,
@@ -377,7 +377,7 @@ def reference_tag(tagger: Tagger, automaton: ahocorasick.Automaton, text: str) -
     aliases = []
     for last, (back, size, payload, arabic) in automaton.iter_long(s):
         start = last - back
-        if start and s[start - 1] != " " and not (arabic and _arabic_prefix(s, start)):
+        if start and s[start - 1] != " " and not (arabic and arabic_prefix(s, start)):
             continue
         aliases.append((origin[start], origin[start + size - 1] + 1, start, start + size, payload))
     found = sorted(aliases + reference_acronyms(tagger, text, aliases))
@@ -409,7 +409,7 @@ def reference_longer_name(text: str, start: int, end: int) -> bool:
     if not left:
         return False
     word = left.group(1)
-    return not (word.rstrip(".").lower() in _NOT_NAME_PARTS or word.endswith(("'s", "’s")))
+    return not (word.rstrip(".").lower() in NOT_NAME_PARTS or word.endswith(("'s", "’s")))
 
 
 def reference_acronyms(tagger: Tagger, text: str, aliases: list[Any]) -> list[Any]:

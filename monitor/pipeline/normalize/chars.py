@@ -1,4 +1,4 @@
-"""What each character folds to (`_fold_char`), memoised in `_TABLE`, and the byte tables the
+"""What each character folds to (`_fold_char`), memoised in `TABLE`, and the byte tables the
 fast and general paths read ASCII through; `words_only` keeps letters and digits.
 """
 
@@ -68,7 +68,7 @@ class _FoldTable(dict[int, str]):
         return self._pattern
 
 
-_TABLE = _FoldTable()
+TABLE = _FoldTable()
 
 
 def _ascii_fold() -> bytes:
@@ -76,14 +76,14 @@ def _ascii_fold() -> bytes:
     later, once their positions are known)."""
     out = bytearray(range(256))
     for code in range(128):
-        folded = _TABLE[code]
+        folded = TABLE[code]
         if len(folded) == 1:
             out[code] = ord(folded)
     return bytes(out)
 
 
-_ASCII_FOLD = _ascii_fold()
-_ASCII_BYTES = bytes(range(128))
+ASCII_FOLD = _ascii_fold()
+ASCII_BYTES = bytes(range(128))
 # For words_only: ASCII letters and digits kept, other ASCII -> space, non-ASCII bytes kept.
 _ASCII_WORDS_ONLY = bytes(b if b > 127 or chr(b).isalnum() else 32 for b in range(256))
 
@@ -93,7 +93,7 @@ def words_only(text: str) -> str:
     raw = text.encode("utf-8", "surrogatepass")
     out = raw.translate(_ASCII_WORDS_ONLY).decode("utf-8", "surrogatepass")
     if not text.isascii():
-        for ch in set(raw.translate(None, _ASCII_BYTES).decode("utf-8", "surrogatepass")):
+        for ch in set(raw.translate(None, ASCII_BYTES).decode("utf-8", "surrogatepass")):
             if not ch.isalnum():
                 out = out.replace(ch, " ")
     return out

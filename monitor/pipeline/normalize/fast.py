@@ -7,7 +7,7 @@ from __future__ import annotations
 from itertools import accumulate, compress, count
 from operator import add
 
-from monitor.pipeline.normalize.chars import _ASCII_BYTES, _ASCII_FOLD, _TABLE, words_only
+from monitor.pipeline.normalize.chars import ASCII_BYTES, ASCII_FOLD, TABLE, words_only
 from monitor.pipeline.normalize.offsets import FoldedText
 
 # The fast path folds `text` into an aligned string, one char per char of `text`, that marks
@@ -22,14 +22,14 @@ _NOT_WORD = "\x1b"  # for fold_words: a char that is neither a letter, a digit n
 _MARKERS = frozenset(_GONE + _DROPPED + _PLACEHOLDERS)
 # Byte tables for the fast path: dropped ASCII chars (' and `) marked; and for fold_words,
 # every other ASCII char that folds to neither a space, a letter nor a digit marked too.
-_ASCII_MARKED = _ASCII_FOLD.translate(bytes.maketrans(b"'`", _DROPPED.encode() * 2))
+_ASCII_MARKED = ASCII_FOLD.translate(bytes.maketrans(b"'`", _DROPPED.encode() * 2))
 _ASCII_WORDS = bytes(
     c if chr(c) in " " + _DROPPED or chr(c).isalnum() or c > 127 else ord(_NOT_WORD)
     for c in _ASCII_MARKED
 )
 
 
-def _fold_fast(text: str, *, words: bool, encoded: bytes | None) -> FoldedText | None:
+def fold_fast(text: str, *, words: bool, encoded: bytes | None) -> FoldedText | None:
     """The fold of most texts, from `_marked`; None when the text needs the general path."""
     marked = _marked(text, words=words, encoded=encoded)
     if marked is None:
@@ -75,8 +75,8 @@ def _marked(
         swaps: dict[str, str] = {}
         drops: list[str] = []
         expands: list[str] = []
-        for ch in set(raw.translate(None, _ASCII_BYTES).decode("utf-8", "surrogatepass")):
-            folded = _TABLE[ord(ch)]
+        for ch in set(raw.translate(None, ASCII_BYTES).decode("utf-8", "surrogatepass")):
+            folded = TABLE[ord(ch)]
             if not folded:
                 drops.append(ch)
             elif len(folded) > 1:
@@ -96,7 +96,7 @@ def _marked(
             aligned_text = aligned_text.replace(ch, _DROPPED)
         for ch, placeholder in zip(expands, _PLACEHOLDERS, strict=False):
             aligned_text = aligned_text.replace(ch, placeholder)
-            fold = _TABLE[ord(ch)]
+            fold = TABLE[ord(ch)]
             grown[placeholder] = words_only(fold) if words else fold
     marked = _mark_spaces(aligned_text)
     return None if marked is None else (marked, grown)

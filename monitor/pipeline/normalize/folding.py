@@ -7,23 +7,23 @@ from __future__ import annotations
 import itertools
 
 from monitor.pipeline.normalize.chars import words_only
-from monitor.pipeline.normalize.fast import _fold_fast
-from monitor.pipeline.normalize.general import _fold_general
+from monitor.pipeline.normalize.fast import fold_fast
+from monitor.pipeline.normalize.general import fold_general
 from monitor.pipeline.normalize.offsets import FoldedText
 
 
 def fold_text(text: str) -> FoldedText:
     """Fold `text` like `fold_with_offsets`, but keep the offsets as a compact map."""
-    return _fold_fast(text, words=False, encoded=None) or _fold_general(text)
+    return fold_fast(text, words=False, encoded=None) or fold_general(text)
 
 
 def fold_words(text: str, encoded: bytes | None = None) -> FoldedText:
     """`fold_text` with every char of the folded text that is not a letter or a digit made a
     space afterwards (same length, same offsets): what the tagger's automaton reads.
     `encoded`, if given, is `text` in UTF-8 with surrogatepass (saves encoding it again)."""
-    folded = _fold_fast(text, words=True, encoded=encoded)
+    folded = fold_fast(text, words=True, encoded=encoded)
     if folded is None:
-        folded = _fold_general(text)
+        folded = fold_general(text)
         folded = FoldedText(
             words_only(folded.text), folded.length, folded.anchors_f, folded.anchors_o, folded.flat
         )

@@ -6,14 +6,14 @@ from __future__ import annotations
 
 import re
 
-from monitor.pipeline.normalize.chars import _ASCII_BYTES, _ASCII_FOLD, _TABLE
+from monitor.pipeline.normalize.chars import ASCII_BYTES, ASCII_FOLD, TABLE
 from monitor.pipeline.normalize.offsets import FoldedText
 
 _LEADING_SPACES = re.compile(" +")
 _SPACE_RUN = re.compile("  +")
 
 
-def _fold_general(text: str) -> FoldedText:
+def fold_general(text: str) -> FoldedText:
     """Any text: each uneven char's fold placed, then runs of spaces collapsed."""
     raw, uneven = _fold_chars(text)
     raw_f, raw_o, raw_flat = _raw_anchors(uneven)
@@ -41,29 +41,29 @@ def _fold_chars(text: str) -> tuple[str, list[tuple[int, int]]]:
     whose fold is not exactly one char. C does the bulk: one byte table for ASCII, then one
     `str.replace` per distinct non-ASCII char that folds to something else."""
     raw = text.encode("utf-8", "surrogatepass")
-    low = raw.translate(_ASCII_FOLD).decode("utf-8", "surrogatepass")  # aligned 1:1 with text
+    low = raw.translate(ASCII_FOLD).decode("utf-8", "surrogatepass")  # aligned 1:1 with text
     if text.isascii():
         others = ""
     else:
-        others = raw.translate(None, _ASCII_BYTES).decode("utf-8", "surrogatepass")
+        others = raw.translate(None, ASCII_BYTES).decode("utf-8", "surrogatepass")
     swaps: dict[str, str] = {}
     uneven_chars = [c for c in "'`" if c in low]
     for ch in set(others):
-        folded = _TABLE[ord(ch)]
+        folded = TABLE[ord(ch)]
         if len(folded) != 1:
             uneven_chars.append(ch)
         elif folded != ch:
             swaps[ch] = folded
-    produced = "".join(swaps.values()) + "".join(_TABLE[ord(c)] for c in uneven_chars)
+    produced = "".join(swaps.values()) + "".join(TABLE[ord(c)] for c in uneven_chars)
     if any(c in swaps or c in uneven_chars for c in produced if c not in "'`"):
-        return text.translate(_TABLE), _uneven_chars(text, 0, len(text))  # folds feed folds
+        return text.translate(TABLE), _uneven_chars(text, 0, len(text))  # folds feed folds
     for ch, folded in swaps.items():
         low = low.replace(ch, folded)
     uneven: list[tuple[int, int]] = []
     for ch in uneven_chars:
-        uneven.extend(_positions(low, ch, len(_TABLE[ord(ch)])))
+        uneven.extend(_positions(low, ch, len(TABLE[ord(ch)])))
     for ch in uneven_chars:
-        low = low.replace(ch, _TABLE[ord(ch)])
+        low = low.replace(ch, TABLE[ord(ch)])
     if len(uneven_chars) > 1:
         uneven.sort()
     return low, uneven
@@ -80,9 +80,9 @@ def _positions(text: str, ch: str, size: int) -> list[tuple[int, int]]:
 
 def _uneven_chars(text: str, start: int, end: int) -> list[tuple[int, int]]:
     out = []
-    for m in _TABLE.uneven_pattern().finditer(text, start, end):
+    for m in TABLE.uneven_pattern().finditer(text, start, end):
         for i in range(m.start(), m.end()):
-            out.append((i, len(_TABLE[ord(text[i])])))
+            out.append((i, len(TABLE[ord(text[i])])))
     return out
 
 

@@ -58,8 +58,8 @@ from monitor.pipeline.tag.spellings import (
     spelling_variants,
 )
 from monitor.pipeline.tag.tagger import CONTEXT_WINDOW, Tagger
-from monitor.pipeline.tag.words import _NOT_NAME_PARTS as _NOT_NAME_PARTS  # tests' reference
-from monitor.pipeline.tag.words import _arabic_prefix as _arabic_prefix  # tests' reference
+from monitor.pipeline.tag.words import NOT_NAME_PARTS as NOT_NAME_PARTS
+from monitor.pipeline.tag.words import arabic_prefix as arabic_prefix
 
 __all__ = [
     "CONTEXT_WINDOW",

@@ -1,4 +1,4 @@
-"""The automaton over the entity list's keys, and what each key carries (`_Value`): shared by
+"""The automaton over the entity list's keys, and what each key carries (`Value`): shared by
 `compile`, which makes the keys, and `tagger`, which runs the automaton (and rebuilds it).
 """
 
@@ -9,13 +9,13 @@ from collections.abc import Sequence
 import ahocorasick_rs
 
 # Who a key names: ((entity index, ambiguous?), ...).
-_Payload = tuple[tuple[int, bool], ...]
+Payload = tuple[tuple[int, bool], ...]
 # One automaton key's value: (name length, payload, Arabic-script key?, single), where single
 # is the entity index when the payload is one plain (non-ambiguous) entity, else -1.
-_Value = tuple[int, _Payload, bool, int]
+Value = tuple[int, Payload, bool, int]
 
 
-def _single(payload: _Payload) -> int:
+def single_entity(payload: Payload) -> int:
     """The entity index of a payload naming one entity by a plain alias, else -1."""
     return payload[0][0] if len(payload) == 1 and not payload[0][1] else -1
 
@@ -26,7 +26,7 @@ def _single(payload: _Payload) -> int:
 DFA_MAX_KEYS = 20_000
 
 
-def _automaton(keys: Sequence[str]) -> ahocorasick_rs.AhoCorasick:
+def automaton(keys: Sequence[str]) -> ahocorasick_rs.AhoCorasick:
     """One leftmost-longest automaton over `keys` (a match is reported by key index)."""
     implementation = (
         ahocorasick_rs.Implementation.DFA

@@ -11,7 +11,7 @@ from datetime import datetime
 
 from monitor.pipeline.normalize import fold, words_only
 from monitor.pipeline.tag.tagger import Tagger
-from monitor.pipeline.tag.words import _NOT_NAME_PARTS, _WORD, _wordset
+from monitor.pipeline.tag.words import NOT_NAME_PARTS, WORD, wordset
 
 
 @dataclass(frozen=True)
@@ -31,7 +31,7 @@ class Candidate:
 _CAP = r"(?:\b(?:al|el|ad|an|ar|as|ash|at|az)[-‐‑ ])?[A-Z][\w'’]*(?:[-‐‑][A-Za-z][\w'’]*)*"
 _NAME = re.compile(rf"{_CAP}(?:[ \t]+(?:(?:bin|ibn|bint|of|wa|ul|al|el|abu|abi)[ \t]+)?{_CAP})*")
 # Words that stand before a name without being part of it; cue words among them still count.
-_LEADING = _NOT_NAME_PARTS | _wordset(
+_LEADING = NOT_NAME_PARTS | wordset(
     "during this these those his her their its our cmdr prime spokeswoman "
     "militia group movement brigade brigades battalion "
     "former new senior top deputy iraqi iranian "
@@ -39,18 +39,18 @@ _LEADING = _NOT_NAME_PARTS | _wordset(
     "saturday sunday january february march april may june july august september october "
     "november december"
 )
-_CUES = _wordset(
+_CUES = wordset(
     "leader leaders commander commanders spokesman spokeswoman spokesperson militia militias "
     "brigade brigades battalion battalions founder founded group faction movement chief emir "
     "secretary-general"
 )
 _CUE_PHRASES = ("head of", "leader of", "secretary general", "founder of", "commander of")
 # Name openings that are themselves actor cues: kunya, and Arabic words for armed units.
-_CUE_OPENINGS = _wordset("abu abou saraya kataib kata'ib liwa liwaa jaish jaysh harakat asaib")
+_CUE_OPENINGS = wordset("abu abou saraya kataib kata'ib liwa liwaa jaish jaysh harakat asaib")
 _SENTENCE_END = re.compile(r"[.!?]\s|\n")
 # A "name" made only of these words is no actor: sects and peoples, and capitalised words
 # that open sentences.
-_NOT_ACTOR = _wordset(
+_NOT_ACTOR = wordset(
     "shiite shiites shi'ite shi'ites shia shias sunni sunnis sunnite kurd kurds kurdish arab "
     "arabs arabic muslim muslims christian christians western westerners islamist islamists "
     "jihadist jihadists persian turkmen yazidi yazidis some many most several other others "
@@ -136,10 +136,10 @@ def _sentence_bounds(text: str, start: int, end: int) -> tuple[int, int]:
 
 def _cued(text: str, s_start: int, s_end: int, start: int, end: int) -> bool:
     """Does a cue word or phrase stand within 5 words of the name, in its sentence?"""
-    before = _WORD.findall(
+    before = WORD.findall(
         text[s_start:start].lower().replace("secretary-general", "secretary general")
     )
-    after = _WORD.findall(text[end:s_end].lower().replace("secretary-general", "secretary general"))
+    after = WORD.findall(text[end:s_end].lower().replace("secretary-general", "secretary general"))
     window = [*before[-5:], "|", *after[:5]]
     joined = " ".join(window)
     return bool(_CUES.intersection(window)) or any(p in joined for p in _CUE_PHRASES)

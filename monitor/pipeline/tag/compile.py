@@ -9,7 +9,7 @@ from collections.abc import Iterable, Sequence
 
 from monitor.models import Entity
 from monitor.pipeline.normalize import fold, words_only
-from monitor.pipeline.tag.automaton import _single, _Value
+from monitor.pipeline.tag.automaton import Value, single_entity
 from monitor.pipeline.tag.spellings import (
     DEFAULT_RULES,
     SPELLING_RULES,
@@ -17,7 +17,7 @@ from monitor.pipeline.tag.spellings import (
     spelling_variants,
 )
 from monitor.pipeline.tag.tagger import Tagger
-from monitor.pipeline.tag.words import _WORD, _is_arabic
+from monitor.pipeline.tag.words import WORD, is_arabic
 
 
 def compile_entities(entities: Sequence[Entity], rules: Iterable[str] = DEFAULT_RULES) -> Tagger:
@@ -51,7 +51,7 @@ def compile_entities(entities: Sequence[Entity], rules: Iterable[str] = DEFAULT_
         for acro in e.acronyms:
             if acro.strip():
                 acronym_keys.setdefault(acro.strip(), {})[idx] = False
-        contexts.append(tuple(sorted({" ".join(_WORD.findall(fold(c))) for c in e.context} - {""})))
+        contexts.append(tuple(sorted({" ".join(WORD.findall(fold(c))) for c in e.context} - {""})))
     keys = listed | {k: v for k, v in generated.items() if k not in listed}
     collisions = [
         (key, tuple(entities[i].id for i, amb in slot.items() if not amb))
@@ -69,18 +69,18 @@ def compile_entities(entities: Sequence[Entity], rules: Iterable[str] = DEFAULT_
     )
 
 
-def _boundary_keys(keys: Iterable[tuple[str, dict[int, bool]]]) -> dict[str, _Value]:
+def _boundary_keys(keys: Iterable[tuple[str, dict[int, bool]]]) -> dict[str, Value]:
     """Each folded key as ` `-terminated boundary form, plus its plural/possessive `s` form
-    (Latin); a listed spelling beats a derived one. Values: see _Value."""
-    values: dict[str, _Value] = {}
-    derived: dict[str, _Value] = {}
+    (Latin); a listed spelling beats a derived one. Values: see Value."""
+    values: dict[str, Value] = {}
+    derived: dict[str, Value] = {}
     for key, slot in keys:
         form = words_only(key).strip()
         if not form:
             continue
         payload = tuple(sorted(slot.items()))
-        arabic = _is_arabic(form[0])
-        single = _single(payload)
+        arabic = is_arabic(form[0])
+        single = single_entity(payload)
         values[form + " "] = (len(form), payload, arabic, single)
         if form[-1].isascii() and form[-1].isalnum():
             derived[form + "s "] = (len(form), payload, arabic, single)

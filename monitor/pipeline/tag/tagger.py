@@ -14,13 +14,13 @@ import ahocorasick_rs
 
 from monitor.models import Entity, EntityHit, Mention
 from monitor.pipeline.normalize import FoldedText, fold_words
-from monitor.pipeline.tag.automaton import _automaton, _Payload, _single, _Value
+from monitor.pipeline.tag.automaton import Payload, Value, automaton, single_entity
 from monitor.pipeline.tag.words import (
-    _WORD,
-    _arabic_prefix,
-    _designation,
-    _in_longer_name,
-    _without_urls,
+    WORD,
+    arabic_prefix,
+    designation,
+    in_longer_name,
+    without_urls,
 )
 
 CONTEXT_WINDOW = 10  # words on each side of an ambiguous alias
@@ -28,7 +28,7 @@ _CAPITALS = re.compile(r"[^\W\d_a-z]{3}")
 
 # A match: (start, end, folded start, folded end, payload, single); offsets into the original
 # text, folded ones -1 for acronyms (matched on the original).
-_Hit = tuple[int, int, int, int, _Payload, int]
+_Hit = tuple[int, int, int, int, Payload, int]
 # A match of the automaton: (key index, start, end) in the folded text.
 _Found = tuple[int, int, int]
 
@@ -39,8 +39,8 @@ class Tagger:
     def __init__(
         self,
         entities: Sequence[Entity],
-        keys: Mapping[str, _Value],
-        acronyms: Sequence[tuple[str, _Payload]],
+        keys: Mapping[str, Value],
+        acronyms: Sequence[tuple[str, Payload]],
         contexts: Sequence[tuple[str, ...]],
         collisions: Sequence[tuple[str, tuple[str, ...]]] = (),
         alias_count: int = 0,
@@ -57,7 +57,9 @@ class Tagger:
         self._values = tuple(self._keys.values())
         # (acronym, payload, single), ...; found by one case-sensitive automaton, every
         # occurrence (overlapping ones too: IRGC in IRGC-QF), before the word checks
-        self._acronyms = tuple((acro, payload, _single(payload)) for acro, payload in acronyms)
+        self._acronyms = tuple(
+            (acro, payload, single_entity(payload)) for acro, payload in acronyms
+        )
         self._acronym_set = frozenset(a for a, _ in acronyms)
         self._build_automata()
         # Context phrases per entity: one-word ones (and their plural) as a set, the others as
@@ -73,7 +75,7 @@ class Tagger:
         self._meta = tuple({"id": e.id, "name": e.name, "type": e.type} for e in self.entities)
 
     def _build_automata(self) -> None:
-        self._automaton = _automaton(list(self._keys))
+        self._automaton = automaton(list(self._keys))
         acronyms = [a for a, _, _ in self._acronyms]
         self._acronym_automaton = ahocorasick_rs.AhoCorasick(acronyms) if acronyms else None
 
@@ -90,7 +92,7 @@ class Tagger:
     def tag(self, text: str) -> tuple[EntityHit, ...]:
         """Entities named in `text`, by mention count (desc) then id."""
         if "://" in text or "www." in text:
-            text = _without_urls(text)
+            text = without_urls(text)
         ft = fold_words(text)
         s = ft.text + " "  # every key ends with a space; s[-1] is the one before s[0]
         acronyms = self._acronym_hits(text) if self._acronym_automaton else []
@@ -117,7 +119,7 @@ class Tagger:
         matches = iter(self._automaton.find_matches_as_indexes(s))
         for key, start, _ in matches:
             nlen, payload, arabic, single = values[key]
-            if s[start - 1] != " " and not (arabic and _arabic_prefix(s, start)):
+            if s[start - 1] != " " and not (arabic and arabic_prefix(s, start)):
                 continue  # not at the start of a word (keys end with one: see _alias_hits)
             end = start + nlen
             if end <= run_end and not run_flat:  # in the last match's run, as most are
@@ -176,7 +178,7 @@ class Tagger:
                 full = credited > ambiguous.get(idx, 0)  # any mention credited otherwise
                 if not full and not self._in_context(idx, s, fstart, fend):
                     continue
-                if _in_longer_name(text, start, end):
+                if in_longer_name(text, start, end):
                     continue
                 ambiguous[idx] = ambiguous.get(idx, 0) + 1
             mention = mention or _mention(text, start, end)
@@ -210,7 +212,7 @@ class Tagger:
         out: list[_Hit] = []
         for key, start, _ in matches:
             nlen, payload, arabic, single = self._values[key]
-            if s[start - 1] != " " and not (arabic and _arabic_prefix(s, start)):
+            if s[start - 1] != " " and not (arabic and arabic_prefix(s, start)):
                 continue
             end = start + nlen
             out.append((*ft.span(start, end), start, end, payload, single))
@@ -231,7 +233,7 @@ class Tagger:
             if (
                 not (i and text[i - 1].isalnum())
                 and (not after[:1].isalnum() or (after[:1] == "s" and not after[1:].isalnum()))
-                and not _designation(after)
+                and not designation(after)
                 and not self._shouted(text, i, end)
             ):
                 _, payload, single = self._acronyms[key]
@@ -246,10 +248,10 @@ class Tagger:
         # The last word before: looked for in 16 chars first, in 40 unless that settles it
         # (a word found there that does not touch the window's left edge).
         lo = max(0, start - 16)
-        before = _WORD.findall(text, lo, start)
+        before = WORD.findall(text, lo, start)
         if not before or (len(before) == 1 and lo and text.startswith(before[0], lo)):
-            before = _WORD.findall(text, max(0, start - 40), start)
-        after = _WORD.search(text, end, end + 40)
+            before = WORD.findall(text, max(0, start - 40), start)
+        after = WORD.search(text, end, end + 40)
         for word in (before[-1] if before else "", after.group() if after else ""):
             if len(word) >= 3 and word.isupper() and word not in self._acronym_set:
                 break

@@ -10,16 +10,16 @@ _AR_PREFIXES = frozenset(
     {"و", "ف", "ب", "ل", "ك", "ال", "وال", "فال", "بال", "كال", "لل", "ولل", "فلل"}
     | {"وب", "ول", "فب", "فل", "وك", "فك", "وبال", "وكال", "فبال"}
 )
-_WORD = re.compile(r"\w+")
+WORD = re.compile(r"\w+")
 
 
-def _is_arabic(ch: str) -> bool:
+def is_arabic(ch: str) -> bool:
     return "\u0600" <= ch <= "\u06ff" or "\u0750" <= ch <= "\u08ff" or "\ufb50" <= ch <= "\ufeff"
 
 
-def _arabic_prefix(s: str, start: int) -> bool:
+def arabic_prefix(s: str, start: int) -> bool:
     """Does the word holding s[start] begin with an attached Arabic prefix ending there?"""
-    if not _is_arabic(s[start]):
+    if not is_arabic(s[start]):
         return False
     w = start - 1
     while w > 0 and s[w - 1].isalnum() and start - w < 4:
@@ -27,17 +27,17 @@ def _arabic_prefix(s: str, start: int) -> bool:
     return (w == 0 or not s[w - 1].isalnum()) and s[w:start] in _AR_PREFIXES
 
 
-def _designation(after: str) -> bool:
+def designation(after: str) -> bool:
     """Do the two chars after an acronym make it a model designation (KH-11, IS-2, F-16)?"""
     return len(after) == 2 and after[0] in "-‐‑" and after[1].isdigit()
 
 
-def _wordset(words: str) -> frozenset[str]:
+def wordset(words: str) -> frozenset[str]:
     return frozenset(words.split())
 
 
 # Title words that may stand capitalised before a bare name without making it another name.
-_TITLES = _wordset(
+_TITLES = wordset(
     "mr mrs ms dr sheikh shaykh sayyid sayed seyyed ayatollah grand imam cleric president "
     "minister premier general gen commander leader chief spokesman senator ambassador "
     "governor lieutenant lt col colonel maj major brig brigadier sgt capt captain"
@@ -46,14 +46,14 @@ _NEXT_NAME = re.compile(r"[ \t]+([A-Z][\w'’]*)")
 _PREV_NAME = re.compile(r"([A-Z][\w'’.]*)[ \t]+$")
 # Capitalised words before a bare name that are no part of it: titles, and the words that
 # open a sentence (But Sadr said, Later Sadr).
-_NOT_NAME_PARTS = _TITLES | _wordset(
+NOT_NAME_PARTS = _TITLES | wordset(
     "the a an and but or so yet then later now also still when while after before if as "
     "though although since because meanwhile however today yesterday instead thus "
     "in on at by for from with of to"
 )
 
 
-def _in_longer_name(text: str, start: int, end: int) -> bool:
+def in_longer_name(text: str, start: int, end: int) -> bool:
     """Does the (Latin) match text[start:end] stand beside another capitalised word, so it
     is part of a longer name the list lacks (Mohammed Baqir al-Sadr, Badr Hari, Sadr City)?
     A title (Sayyid Sadr) or a possessive (Iraq's Sadr) before it does not count."""
@@ -66,7 +66,7 @@ def _in_longer_name(text: str, start: int, end: int) -> bool:
     if before is None:
         return False
     word = before.group(1)
-    return not (word.rstrip(".").lower() in _NOT_NAME_PARTS or word.endswith(("'s", "’s")))
+    return not (word.rstrip(".").lower() in NOT_NAME_PARTS or word.endswith(("'s", "’s")))
 
 
 _URL_STOP = re.compile(r"[\s<>\"]")
@@ -81,7 +81,7 @@ def _url_end(text: str, i: int) -> int:
 _SCHEME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789+.-")
 
 
-def _without_urls(text: str) -> str:
+def without_urls(text: str) -> str:
     """`text` with each URL (scheme://... or www....) blanked out (spaces, so offsets stay):
     words in a link's path (/iraq-militia-attack) are no mentions. Found by plain searches
     for "://" and "www.", then widened: a regular expression tried at every word was
