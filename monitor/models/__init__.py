@@ -1,0 +1,52 @@
+"""Frozen values passed between stages; no ORM rows ever leave `monitor.storage`.
+
+Stage modules take and return these; the runner maps them to and from storage."""
+
+from monitor.models.digest import ActorChip as ActorChip
+from monitor.models.digest import ActorMention as ActorMention
+from monitor.models.digest import ActorTrend as ActorTrend
+from monitor.models.digest import AlertBatch as AlertBatch
+from monitor.models.digest import DigestArticle as DigestArticle
+from monitor.models.digest import DigestContent as DigestContent
+from monitor.models.digest import DigestPeriod as DigestPeriod
+from monitor.models.digest import LedgerState as LedgerState
+from monitor.models.digest import MatchedPart as MatchedPart
+from monitor.models.digest import MatchedReport as MatchedReport
+from monitor.models.digest import OtherReport as OtherReport
+from monitor.models.digest import RenderedDigest as RenderedDigest
+from monitor.models.digest import SourceHealth as SourceHealth
+from monitor.models.digest import UndeliveredDigest as UndeliveredDigest
+from monitor.models.digest import WaitingMatch as WaitingMatch
+from monitor.models.stages import DIGEST_MAX_ARTICLES as DIGEST_MAX_ARTICLES
+from monitor.models.stages import DIGEST_SKIP_EMPTY as DIGEST_SKIP_EMPTY
+from monitor.models.stages import KEEP_HTML_DAYS as KEEP_HTML_DAYS
+from monitor.models.stages import SMTP_PORT as SMTP_PORT
+from monitor.models.stages import SMTP_SECURITY as SMTP_SECURITY
+from monitor.models.stages import SMTP_TIMEOUT_S as SMTP_TIMEOUT_S
+from monitor.models.stages import Affiliation as Affiliation
+from monitor.models.stages import DedupParams as DedupParams
+from monitor.models.stages import Entity as Entity
+from monitor.models.stages import EntityHit as EntityHit
+from monitor.models.stages import ExtractedText as ExtractedText
+from monitor.models.stages import FeedEntry as FeedEntry
+from monitor.models.stages import FetchPolicy as FetchPolicy
+from monitor.models.stages import HttpResponse as HttpResponse
+from monitor.models.stages import MatchDoc as MatchDoc
+from monitor.models.stages import Mention as Mention
+from monitor.models.stages import ParsedFeed as ParsedFeed
+from monitor.models.stages import QueryMatch as QueryMatch
+from monitor.models.stages import Validators as Validators
+from monitor.models.stored import ArticleHeader as ArticleHeader
+from monitor.models.stored import BacktestHit as BacktestHit
+from monitor.models.stored import DedupCandidate as DedupCandidate
+from monitor.models.stored import ExportedArticle as ExportedArticle
+from monitor.models.stored import ExtractedFields as ExtractedFields
+from monitor.models.stored import GroupHead as GroupHead
+from monitor.models.stored import LinkSubject as LinkSubject
+from monitor.models.stored import MentionRecord as MentionRecord
+from monitor.models.stored import PendingArticle as PendingArticle
+from monitor.models.stored import RunRecord as RunRecord
+from monitor.models.stored import SourceState as SourceState
+from monitor.models.stored import StoredText as StoredText
+from monitor.models.stored import StoryNeighbour as StoryNeighbour
+from monitor.models.stored import WatchlistHit as WatchlistHit
