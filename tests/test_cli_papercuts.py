@@ -111,4 +111,6 @@ def test_help_imports_neither_the_pipeline_nor_its_heavy_libraries() -> None:
     )
     modules = json.loads(done.stdout)
     assert [m for m in modules if m.split(".")[0] in HEAVY] == []
-    assert [m for m in modules if m.startswith("monitor.")] == ["monitor.cli", "monitor.errors"]
+    # The CLI's own modules (its command groups) and the exception tree, nothing else.
+    ours = [m for m in modules if m.startswith("monitor.") and not m.startswith("monitor.cli.")]
+    assert ours == ["monitor.cli", "monitor.errors"]
