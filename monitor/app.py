@@ -27,7 +27,7 @@ from monitor.delivery.alerts import AlertOutcome, AlertPlan, deliver_alerts
 from monitor.delivery.digest import DigestOutcome, DigestPlan
 from monitor.delivery.mailer import FileMailer, Mailer, SmtpMailer
 from monitor.errors import ConfigError
-from monitor.models import DigestContent, Entity, FetchPolicy
+from monitor.models import DigestContent, Entity, ExportedArticle, FetchPolicy, SourceState
 from monitor.offline import load_tagger
 from monitor.pipeline import fetch, runner
 from monitor.pipeline.match import compile_query
@@ -320,8 +320,8 @@ def search(app: App, query: str, *, since: datetime | None, limit: int) -> list[
 
 def export_articles(
     app: App, *, query: str | None = None, since: datetime | None = None
-) -> Iterator[dict[str, Any]]:
-    """Processed articles as DESIGN.md's export records, oldest first."""
+) -> Iterator[ExportedArticle]:
+    """Processed articles (those `query` matches, if given), oldest first."""
     ids: set[int] | None = None
     if query is not None:
         ids = {
@@ -329,49 +329,14 @@ def export_articles(
             for h in runner.backtest(app.ctx, compile_query(query), since=since, limit=10**9)
         }
     with app.db.transaction() as tx:
-        for a in articles.exported(tx, since, ids):
-            yield {
-                "url": a.url,
-                "canonical_url": a.canonical_url,
-                "title": a.title,
-                "source": a.source,
-                "published_at": a.published_at.isoformat() if a.published_at else None,
-                "processed_at": a.processed_at.isoformat() if a.processed_at else None,
-                "text": a.text,
-                "entities": [{"id": e, "count": c} for e, c in a.entities],
-                "story_id": a.story_id,
-                "duplicate_of": a.duplicate_of,
-                "watchlists": list(a.watchlists),
-                "extraction_method": a.extraction_method,
-            }
+        yield from articles.exported(tx, since, ids)
 
 
-def source_health(app: App) -> list[dict[str, Any]]:
+def source_health(app: App) -> list[SourceState]:
+    """Every configured source's stored state (errors, back-off, next check)."""
     runner.sync_sources(app.ctx)
     with app.db.transaction() as tx:
-        rows = sources.states(tx)
-    return [
-        {
-            "name": r.name,
-            "url": r.url,
-            "last_status": r.last_status,
-            "error_count": r.error_count,
-            "last_error": r.last_error,
-            "warning": r.warning,
-            "last_polled_at": r.last_polled_at,
-            "last_success_at": r.last_success_at,
-            "next_check_at": r.next_check_at,
-            "interval": _minutes(r.poll_interval_s),
-            "items_seen": r.items_seen,
-        }
-        for r in rows
-    ]
-
-
-def _minutes(seconds: float | None) -> str | None:
-    if not seconds:
-        return None
-    return f"{seconds / 3600:.1f}h" if seconds >= 3600 else f"{round(seconds / 60)}m"
+        return sources.states(tx)
 
 
 def reset_source(app: App, name: str) -> None:

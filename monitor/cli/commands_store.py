@@ -9,7 +9,7 @@ import sys
 from typing import TextIO
 
 from monitor.cli.common import EXIT_ERROR, EXIT_OK, build_app, progress
-from monitor.cli.present import dumps, emit, entity_json, table
+from monitor.cli.present import dumps, emit, entity_json, export_record, source_row, table
 from monitor.errors import ConfigError
 
 
@@ -74,7 +74,8 @@ def cmd_export(args: argparse.Namespace) -> int:
     from monitor import app as appmod
 
     with build_app(args, workers=1) as app:
-        records = list(appmod.export_articles(app, query=args.query, since=args.since))
+        exported = appmod.export_articles(app, query=args.query, since=args.since)
+        records = [export_record(a) for a in exported]
     if args.format == "jsonl":
         for r in records:
             print(dumps(r))
@@ -113,7 +114,7 @@ def cmd_sources(args: argparse.Namespace) -> int:
             appmod.reset_source(app, args.name)
             print(f"source {args.name!r} reset: errors cleared, polled on the next cycle")
             return EXIT_OK
-        rows = appmod.source_health(app)
+        rows = [source_row(r) for r in appmod.source_health(app)]
     table(
         rows,
         [

@@ -102,3 +102,44 @@ def entity_json(e: models.Entity) -> dict[str, Any]:
         "affiliations": [{"relation": a.relation, "target": a.target} for a in e.affiliations],
         "notes": e.notes,
     }
+
+
+def export_record(a: models.ExportedArticle) -> dict[str, Any]:
+    """An exported article as DESIGN.md's export record."""
+    return {
+        "url": a.url,
+        "canonical_url": a.canonical_url,
+        "title": a.title,
+        "source": a.source,
+        "published_at": a.published_at.isoformat() if a.published_at else None,
+        "processed_at": a.processed_at.isoformat() if a.processed_at else None,
+        "text": a.text,
+        "entities": [{"id": e, "count": c} for e, c in a.entities],
+        "story_id": a.story_id,
+        "duplicate_of": a.duplicate_of,
+        "watchlists": list(a.watchlists),
+        "extraction_method": a.extraction_method,
+    }
+
+
+def source_row(r: models.SourceState) -> dict[str, Any]:
+    """A source's state as `monitor sources` shows it."""
+    return {
+        "name": r.name,
+        "url": r.url,
+        "last_status": r.last_status,
+        "error_count": r.error_count,
+        "last_error": r.last_error,
+        "warning": r.warning,
+        "last_polled_at": r.last_polled_at,
+        "last_success_at": r.last_success_at,
+        "next_check_at": r.next_check_at,
+        "interval": minutes(r.poll_interval_s),
+        "items_seen": r.items_seen,
+    }
+
+
+def minutes(seconds: float | None) -> str | None:
+    if not seconds:
+        return None
+    return f"{seconds / 3600:.1f}h" if seconds >= 3600 else f"{round(seconds / 60)}m"
