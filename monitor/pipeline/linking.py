@@ -4,7 +4,7 @@ the runner reads candidates from storage, decides here, and has storage apply it
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from monitor.models import DedupCandidate, GroupHead, LinkSubject
 from monitor.pipeline import dedup, story
@@ -155,7 +155,3 @@ def regroup(
     members = [*neighbourhood, me]
     assigned = story.assign_stories(story.average_linkage(members, p))
     return Regroup(tuple((tuple(c), s) for c, s in assigned))
-
-
-def with_vector(member: story.StoryMember, vector: story.StoryVector) -> story.StoryMember:
-    return replace(member, vector=vector)

@@ -56,8 +56,8 @@ def link(
     # piece stores none either: no report joins its story, it joins none.
     tf = story.term_counts(keys) if original == subject.id and not background else {}
     seen = None
-    if linking.copy_stories(links):
-        index.join_story(tx, subject.id, linking.copy_stories(links), now)
+    if copied := linking.copy_stories(links):
+        index.join_story(tx, subject.id, copied, now)
     elif background:
         index.join_story(tx, subject.id, set(), now)
     else:
@@ -113,7 +113,8 @@ def _regroup(
     members = index.story_members(tx, stories, at - p.story_window, at + p.story_window, me.id)
     terms = index.story_terms(tx, [m.id for m in members])
     counts = index.window_key_counts(tx, set().union(*terms.values()), at, p)
-    vector, vectors = linking.weigh(
+    # One window, counted once: the article's own vector is the one weighed above.
+    _, vectors = linking.weigh(
         tf, terms, counts, p, stored=stored, window_sample=index.STORY_WINDOW_SAMPLE
     )
     neighbourhood = [
