@@ -1,0 +1,61 @@
+"""Values that fit every database: the limits of what is stored, and text made storable.
+
+Pure. Everything that enters from outside (feed entries, pages, imported records) passes
+through here before it reaches storage: PostgreSQL refuses a NUL character and a lone UTF-16
+surrogate in text, and `articles.canonical_url` holds at most MAX_URL_CHARS characters.
+"""
+
+from __future__ import annotations
+
+import re
+
+MAX_URL_CHARS = 2000  # links, canonical URLs (the width of the canonical_url columns)
+MAX_GUID_CHARS = 2000  # a feed entry's id; a longer one is not an id but a mistake
+MAX_TITLE_CHARS = 1000  # longer titles are cut, with an ellipsis
+MAX_SOURCE_CHARS = 200  # the width of source names
+
+# C0 controls but tab, newline and carriage return; DEL; lone surrogates (U+D800–U+DFFF).
+_UNSTORABLE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
+
+
+def clean_text(value: str) -> str:
+    """`value` without the characters no database should be given: NUL and the other control
+    characters but tab, newline and carriage return, and lone surrogates (which cannot be
+    encoded as UTF-8 at all)."""
+    if _UNSTORABLE.search(value) is None:
+        return value
+    return _UNSTORABLE.sub("", value)
+
+
+def clean_line(value: str) -> str:
+    """A one-line value (a title, a GUID): cleaned, its whitespace runs made one space."""
+    return " ".join(clean_text(value).split())
+
+
+def title(value: str) -> str:
+    """A title as stored: one line, at most MAX_TITLE_CHARS characters."""
+    line = clean_line(value)
+    if len(line) <= MAX_TITLE_CHARS:
+        return line
+    return line[: MAX_TITLE_CHARS - 1].rstrip() + "…"
+
+
+def url_problem(url: str) -> str | None:
+    """Why `url` cannot be stored as a link (None when it can)."""
+    if not url:
+        return "no link"
+    if len(url) > MAX_URL_CHARS:
+        return f"link of {len(url):,} characters (the limit is {MAX_URL_CHARS:,})"
+    if _UNSTORABLE.search(url) is not None or any(c.isspace() for c in url):
+        return "link with control characters or spaces"
+    return None
+
+
+def guid(value: str | None) -> str | None:
+    """A feed entry's id as stored: cleaned, or None when nothing (or too much) is left."""
+    if value is None:
+        return None
+    cleaned = clean_line(value)
+    if not cleaned or len(cleaned) > MAX_GUID_CHARS:
+        return None
+    return cleaned
