@@ -753,10 +753,34 @@ def test_a_failure_on_the_fetching_thread_surfaces_instead_of_hanging(
     def broken(*args: Any, **kwargs: Any) -> Any:
         raise RuntimeError("the event loop broke")
 
-    monkeypatch.setattr(process_module.fetch, "fetch", broken)
+    # Not one page's failure (that is recorded on the page) but the fetching thread's own.
+    monkeypatch.setattr(process_module.fetch, "HostLimiter", broken)
     try:
         with pytest.raises(RuntimeError, match="the event loop broke"):
             runner.process(app.ctx)
     finally:
         app.ctx.executor.shutdown()
     assert {a.state for a in articles(app)} == {"pending"}  # nothing half-stored
+
+
+def test_an_unexpected_error_fetching_one_page_is_that_page_s_error(
+    make_app: Any, http_server: LoopbackServer, clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    serve_feed(http_server, ["a", "b"], clock.now - H)
+    for slug in "ab":
+        http_server.route(f"/pages/{slug}.html", Reply(body=page(f"Page {slug}")))
+    app = make_app()
+    runner.poll(app.ctx)
+    real = process_module.fetch.fetch
+
+    async def broken_for_a(client: Any, url: str, *args: Any, **kwargs: Any) -> Any:
+        if url.endswith("/a.html"):
+            raise RuntimeError("a bug in the fetcher")
+        return await real(client, url, *args, **kwargs)
+
+    monkeypatch.setattr(process_module.fetch, "fetch", broken_for_a)
+    report = runner.process(app.ctx)
+    by_url = {a.url.rsplit("/", 1)[-1]: a for a in articles(app)}
+    assert by_url["b.html"].state == "processed"
+    assert by_url["a.html"].state == "pending" and report.retrying == 1  # tried again later
+    assert "RuntimeError: a bug in the fetcher" in (by_url["a.html"].last_error or "")

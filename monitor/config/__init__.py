@@ -61,6 +61,12 @@ class FetchSettings(Strict):
     max_redirects: int = Field(
         FetchPolicy.max_redirects, ge=0, description="redirect hops followed, each re-checked"
     )
+    max_entries_per_poll: int = Field(
+        FetchPolicy.max_entries_per_poll,
+        ge=1,
+        description="new entries of one feed stored per poll, newest first; the rest on the "
+        "next polls (each entry is a page to fetch)",
+    )
     allow_private_networks: bool = Field(
         FetchPolicy.allow_private_networks,
         description="allow loopback/private addresses (tests, the demo, intranets)",

@@ -86,6 +86,7 @@ class FetchPolicy:
     per_host_delay_s: float = 0.0
     max_redirects: int = 5
     allow_private_networks: bool = False
+    max_entries_per_poll: int = 200  # new entries of one feed stored per poll, newest first
 
 
 @dataclass(frozen=True)

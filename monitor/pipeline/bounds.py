@@ -13,6 +13,7 @@ MAX_URL_CHARS = 2000  # links, canonical URLs (the width of the canonical_url co
 MAX_GUID_CHARS = 2000  # a feed entry's id; a longer one is not an id but a mistake
 MAX_TITLE_CHARS = 1000  # longer titles are cut, with an ellipsis
 MAX_SOURCE_CHARS = 200  # the width of source names
+MAX_ERROR_CHARS = 500  # an error recorded on a source or an article
 
 # C0 controls but tab, newline and carriage return; DEL; lone surrogates (U+D800–U+DFFF).
 _UNSTORABLE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
@@ -20,11 +21,15 @@ _UNSTORABLE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
 
 def clean_text(value: str) -> str:
     """`value` without the characters no database should be given: NUL and the other control
-    characters but tab, newline and carriage return, and lone surrogates (which cannot be
-    encoded as UTF-8 at all)."""
+    characters but tab, newline and carriage return (vertical tab and form feed become
+    spaces), and lone surrogates (which cannot be encoded as UTF-8 at all)."""
     if _UNSTORABLE.search(value) is None:
         return value
-    return _UNSTORABLE.sub("", value)
+    return _UNSTORABLE.sub(_replacement, value)
+
+
+def _replacement(found: re.Match[str]) -> str:
+    return " " if found.group() in "\x0b\x0c" else ""  # vertical tab, form feed: spaces
 
 
 def clean_line(value: str) -> str:
@@ -59,3 +64,12 @@ def guid(value: str | None) -> str | None:
     if not cleaned or len(cleaned) > MAX_GUID_CHARS:
         return None
     return cleaned
+
+
+def error_text(value: str) -> str:
+    """An error message as recorded on a source or an article: one line, at most
+    MAX_ERROR_CHARS characters (a 10,000-character URL in a message is cut)."""
+    line = clean_line(value)
+    if len(line) <= MAX_ERROR_CHARS:
+        return line
+    return line[: MAX_ERROR_CHARS - 1] + "…"

@@ -65,8 +65,16 @@ def canonical_url(url: str) -> str:
     Query parameters are sorted; `utm_*`, `fbclid`, `gclid` and similar trackers go (courlan).
     AMP and mobile variants fold onto the main page: `amp.`/`m.`/`mobile.` host prefixes,
     an `/amp` path segment, `?amp=1`, and Google AMP cache URLs.
-    A URL courlan cannot parse is returned stripped of its fragment only.
+    A URL that cannot be parsed (`http://[broken`) is returned stripped of its fragment only:
+    any string has a canonical form.
     """
+    try:
+        return _canonical(url)
+    except ValueError:
+        return url.strip().split("#", 1)[0]
+
+
+def _canonical(url: str) -> str:
     url = _unwrap_amp_cache(url.strip())
     try:
         normal = normalize_url(url, strict=False)

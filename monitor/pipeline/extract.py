@@ -19,6 +19,7 @@ import trafilatura
 
 from monitor.errors import ExtractError
 from monitor.models import ExtractedText
+from monitor.pipeline.bounds import clean_text, url_problem
 
 # Same sanity window as feed dates: outside it a date is a placeholder or a typo.
 EARLIEST_DATE = datetime(1995, 1, 1, tzinfo=UTC)
@@ -219,7 +220,7 @@ def _usable_canonical(candidate: str, url: str) -> str | None:
         parts, page = urlsplit(candidate), urlsplit(url)
     except ValueError:
         return None
-    if parts.scheme not in ("http", "https") or not parts.hostname:
+    if parts.scheme not in ("http", "https") or not parts.hostname or url_problem(candidate):
         return None
     if parts.path in ("", "/") and not parts.query and page.path not in ("", "/"):
         return None
@@ -339,14 +340,11 @@ def _language(value: object) -> str | None:
 
 def html_to_text(html: str) -> str:
     """Feed HTML (content or summary) to plain text: blocks become paragraphs, scripts dropped."""
-    html = html.replace("\x00", "") if html else ""
+    html = clean_text(html) if html else ""  # lxml refuses NUL and other control characters
     if not html.strip():
         return ""
-    try:
-        root = lxml.html.fragment_fromstring(
-            _utf8(html), create_parent="div", parser=_utf8_parser()
-        )
-    except (lxml.etree.ParserError, ValueError):
+    root = _fragment(html)
+    if root is None:
         return _clean(html)
     for bad in root.xpath(".//script|.//style|.//noscript|.//template"):
         bad.drop_tree()
@@ -360,14 +358,30 @@ def html_to_text(html: str) -> str:
     return "\n\n".join(part for part in paragraphs if part)
 
 
+def _fragment(html: str) -> Any:
+    """The parsed fragment under one <div>, or None when lxml cannot parse it. A whole document
+    (feeds carry them too) gives its body; a document without one has no text."""
+    try:
+        return lxml.html.fragment_fromstring(
+            _utf8(html), create_parent="div", parser=_utf8_parser()
+        )
+    except (lxml.etree.ParserError, ValueError):
+        return None
+    except AssertionError:  # lxml asserts one <body>: "<html><head><title>t</title>"
+        document = _parse_html(html)
+        body = None if document is None else document.find("body")
+        return body if body is not None else lxml.html.fragment_fromstring("", create_parent="div")
+
+
 def _clean(text: object) -> str:
     if not isinstance(text, str):
         return ""
-    lines = [_SPACE_RE.sub(" ", line).strip() for line in text.replace("\r\n", "\n").split("\n")]
+    text = clean_text(text).replace("\r\n", "\n")
+    lines = [_SPACE_RE.sub(" ", line).strip() for line in text.split("\n")]
     return _BLANK_LINES_RE.sub("\n\n", "\n".join(lines)).strip()
 
 
 def _one_line(value: object) -> str:
     if not isinstance(value, str):
         return ""
-    return _SPACE_RE.sub(" ", _LINE_RE.sub(" ", value)).strip()
+    return _SPACE_RE.sub(" ", _LINE_RE.sub(" ", clean_text(value))).strip()

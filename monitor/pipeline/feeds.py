@@ -21,6 +21,7 @@ import feedparser
 
 from monitor.errors import FeedError
 from monitor.models import FeedEntry, ParsedFeed
+from monitor.pipeline import bounds
 
 # Dates outside [EARLIEST_DATE, now + FUTURE_SLACK] are treated as unknown (None): they are
 # typos, placeholder dates (1970-01-01) or clock errors, and would otherwise sort an item to
@@ -28,6 +29,7 @@ from monitor.models import FeedEntry, ParsedFeed
 EARLIEST_DATE = datetime(1995, 1, 1, tzinfo=UTC)
 FUTURE_SLACK = timedelta(days=1)
 MAX_TTL_MINUTES = 7 * 24 * 60
+MAX_AUTHOR_CHARS = 200
 
 _JSON_FEED_PREFIX = "https://jsonfeed.org/version/"
 _SPACE_RE = re.compile(r"\s+")
@@ -57,7 +59,10 @@ def parse_feed(
     if dropped and not kept:
         raise FeedError(f"{url}: none of the {dropped} entries has a usable http(s) link")
     if dropped:
-        warnings.append(f"{dropped} entries without a usable http(s) link dropped")
+        warnings.append(
+            f"{dropped} entries without a usable http(s) link dropped "
+            f"(a link holds at most {bounds.MAX_URL_CHARS:,} characters)"
+        )
     return ParsedFeed(
         title=title, entries=kept, warning="; ".join(warnings) or None, ttl_minutes=ttl
     )
@@ -198,14 +203,13 @@ def _entry(raw: Mapping[str, Any], feed_url: str, now: datetime) -> FeedEntry | 
     link = _link(raw, feed_url)
     if link is None:
         return None
-    guid = _str(_field(raw, "id")) or None
-    author = _plain(_str(_field(raw, "author"))) or None
+    author = _plain(_str(_field(raw, "author")))[:MAX_AUTHOR_CHARS] or None
     return FeedEntry(
         url=link,
-        guid=guid,
-        title=_plain(_str(_field(raw, "title"))),
-        summary=_str(_field(raw, "summary")),
-        content_html=_content(raw),
+        guid=bounds.guid(_str(_field(raw, "id"))),
+        title=bounds.title(_plain(_str(_field(raw, "title")))),
+        summary=bounds.clean_text(_str(_field(raw, "summary"))),
+        content_html=bounds.clean_text(_content(raw)),
         published_at=_date(raw, now),
         author=author,
     )
@@ -248,7 +252,7 @@ def absolute_http_url(link: object, base: str) -> str | None:
         _ = parts.port  # raises ValueError on a malformed port
     except ValueError:
         return None
-    return absolute
+    return None if bounds.url_problem(absolute) else absolute
 
 
 def _content(raw: Mapping[str, Any]) -> str:

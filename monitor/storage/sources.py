@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import insert, select, update
 
@@ -55,13 +56,19 @@ def failing(tx: Tx) -> list[SourceState]:
 
 
 def store_entries(
-    tx: Tx, source: str, entries: Sequence[tuple[str, FeedEntry]], now: datetime
-) -> int:
+    tx: Tx,
+    source: str,
+    entries: Sequence[tuple[str, FeedEntry]],
+    now: datetime,
+    *,
+    limit: int | None = None,
+) -> tuple[int, int]:
     """Store the (canonical URL, entry) pairs not seen before — by canonical URL, or by this
     source's GUID — as pending articles: two lookups and one insert, whatever the feed's
-    length. Returns how many were new."""
+    length. At most `limit` are stored: the newest by feed date (undated ones last), kept in
+    feed order. Returns how many were stored and how many new ones were left for later."""
     if not entries:
-        return 0
+        return 0, 0
     s = tx.session
     source_id = s.scalars(select(SourceRow.id).where(SourceRow.name == source)).one()
     urls = {canon for canon, _ in entries}
@@ -97,6 +104,19 @@ def store_entries(
         for canon, entry in entries
         if canon not in known_urls and not (entry.guid and entry.guid in known_guids)
     ]
+    left = 0
+    if limit is not None and len(rows) > limit:
+        left = len(rows) - limit
+        rows = _newest(rows, limit)
     if rows:
         s.execute(insert(ArticleRow), rows)
-    return len(rows)
+    return len(rows), left
+
+
+def _newest(rows: list[dict[str, Any]], limit: int) -> list[dict[str, Any]]:
+    def published(i: int) -> float:
+        at = rows[i]["feed_published_at"]
+        return float("-inf") if at is None else float(at.timestamp())
+
+    keep = sorted(range(len(rows)), key=published, reverse=True)[:limit]
+    return [rows[i] for i in sorted(keep)]

@@ -10,12 +10,13 @@ import re
 from collections.abc import AsyncIterator, Callable, Mapping
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from urllib.parse import urljoin
+from urllib.parse import urljoin, urlsplit
 
 import httpx
 
-from monitor.errors import FetchError
+from monitor.errors import BlockedURLError, FetchError
 from monitor.models import FetchPolicy, HttpResponse, Validators
+from monitor.pipeline.bounds import MAX_URL_CHARS
 from monitor.pipeline.fetch.decoding import read_capped
 from monitor.pipeline.fetch.guard import check_url
 
@@ -108,7 +109,7 @@ async def _get_once(
             status = response.status_code
             resp_headers = {k.lower(): v for k, v in response.headers.items()}
             if status in _REDIRECTS and "location" in resp_headers:
-                return urljoin(url, resp_headers["location"].strip())
+                return _redirect_target(url, resp_headers["location"])
             if status == 304:
                 return HttpResponse(url, url, status, resp_headers, b"", not_modified=True)
             if status >= 300:
@@ -120,9 +121,25 @@ async def _get_once(
         ) from None
     except httpx.HTTPError as exc:
         raise FetchError(f"{type(exc).__name__}: {exc or 'network error'}", url=url) from None
+    except httpx.InvalidURL as exc:
+        # httpx builds the request a redirect points to even when it does not follow it, and
+        # refuses a Location that is not a web address (javascript:, mailto:, data: ...).
+        raise BlockedURLError(f"unusable redirect or address ({exc})", url=url) from None
     for name in ("content-encoding", "content-length"):
         resp_headers.pop(name, None)
     return HttpResponse(url, url, status, resp_headers, body)
+
+
+def _redirect_target(url: str, location: str) -> str:
+    """The absolute URL a redirect's Location points to; FetchError when it is none."""
+    try:
+        target = urljoin(url, location.strip())
+        urlsplit(target).port  # noqa: B018 - raises on a malformed authority
+    except ValueError as exc:
+        raise BlockedURLError(f"redirect to a malformed address ({exc})", url=url) from None
+    if len(target) > MAX_URL_CHARS:
+        raise BlockedURLError(f"redirect to an address of {len(target):,} characters", url=url)
+    return target
 
 
 def _status_error(url: str, status: int, reason: str, headers: Mapping[str, str]) -> FetchError:

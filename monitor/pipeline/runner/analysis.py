@@ -15,7 +15,7 @@ from monitor.errors import ExtractError
 from monitor.models import EntityHit, ExtractedText, MatchDoc, MentionRecord, WatchlistHit
 from monitor.pipeline import dedup, extract, story
 from monitor.pipeline.match import prepare
-from monitor.pipeline.runner.context import Context, WatchlistSpec
+from monitor.pipeline.runner.context import Context, WatchlistSpec, describe
 from monitor.pipeline.tag import Tagger
 
 HTML_GZIP_LEVEL = 1  # kept HTML: level 6 costs 2.4x the CPU for ~12 % less space
@@ -89,10 +89,16 @@ def analyse_in_worker(job: Job) -> tuple[ExtractedText, Analysis] | ExtractError
 
 
 def analyse(job: Job, stages: Stages) -> tuple[ExtractedText, Analysis] | ExtractError:
-    r = extract_one(job.html, job.url, job.fallback)
-    if isinstance(r, ExtractError):
-        return r
-    return r, derive(stages, job.title or r.title, job.source, r, job.html)
+    """A page's extraction and analysis, or the ExtractError that stopped it. Anything else
+    that goes wrong on this page (hostile markup deep in a library, a bug) is this page's
+    error too: it is recorded on the article and the rest of the pass goes on."""
+    try:
+        r = extract_one(job.html, job.url, job.fallback)
+        if isinstance(r, ExtractError):
+            return r
+        return r, derive(stages, job.title or r.title, job.source, r, job.html)
+    except Exception as exc:  # one poisoned page never stops the pass
+        return ExtractError(f"{job.url}: analysis failed: {describe(exc)}")
 
 
 def extract_one(html: str, url: str, fallback: str) -> ExtractedText | ExtractError:
@@ -114,7 +120,7 @@ def derive(stages: Stages, title: str, source: str, ex: ExtractedText, html: str
         dedup.signature(ex.text, stages.dedup),
         story.article_story_keys(title, ex.text, hits, stages.dedup),
         dedup.canonical_url(ex.canonical_url) if ex.canonical_url else None,
-        gzip.compress(html.encode("utf-8"), HTML_GZIP_LEVEL) if keep else None,
+        gzip.compress(html.encode("utf-8", "replace"), HTML_GZIP_LEVEL) if keep else None,
     )
 
 

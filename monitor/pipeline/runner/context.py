@@ -6,6 +6,7 @@ Built by the composition root (or a test); every runner step takes the Context.
 from __future__ import annotations
 
 import logging
+import traceback
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass, field, replace
@@ -21,6 +22,14 @@ from monitor.storage.engine import Database
 
 log = logging.getLogger("monitor.runner")
 MAX_PAGE_ATTEMPTS = 3
+
+
+def describe(exc: BaseException) -> str:
+    """An unexpected exception as one line for an item's error and the log: its type, its
+    message and where it was raised (the traceback itself is logged at debug level)."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    where = f" (at {frames[-1].filename.rsplit('/', 1)[-1]}:{frames[-1].lineno})" if frames else ""
+    return f"{type(exc).__name__}: {exc}{where}"
 
 
 @dataclass(frozen=True)

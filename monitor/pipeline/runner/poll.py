@@ -1,6 +1,7 @@
 """Polling: due sources, conditional GETs, feed parsing, back-off and new entries stored once.
 
-One broken source is recorded on its row and never stops the rest of the batch.
+Each source's poll is stored in a transaction of its own: one broken or poisoned source is
+recorded on its row (with back-off) and never stops the rest.
 """
 
 from __future__ import annotations
@@ -12,12 +13,10 @@ from datetime import datetime, timedelta
 
 from monitor.errors import FeedError, StageError
 from monitor.models import FeedEntry, HttpResponse, ParsedFeed, SourceState, Validators
-from monitor.pipeline import dedup, feeds, fetch, retry
-from monitor.pipeline.runner.context import Context, PollReport, SourceSpec, log
+from monitor.pipeline import bounds, dedup, feeds, fetch, retry
+from monitor.pipeline.runner.context import Context, PollReport, SourceSpec, describe, log
 from monitor.storage import sources
 from monitor.storage.engine import Tx
-
-RECORD_BATCH = 50  # sources recorded per transaction
 
 # --- poll -----------------------------------------------------------------------------
 
@@ -56,13 +55,47 @@ def poll(ctx: Context, *, only: str | None = None, force: bool = False) -> PollR
     ctx.progress(f"polling {len(due)} source(s)")
     results = asyncio.run(_fetch_feeds(ctx, due))
     parsed = _parse_all(ctx, results)
-    done = list(zip((spec for spec, _ in due), results, parsed, strict=True))
-    for start in range(0, len(done), RECORD_BATCH):
-        with ctx.db.transaction() as tx:
-            for spec, result, feed in done[start : start + RECORD_BATCH]:
-                report.polled += 1
-                _record_poll(ctx, tx, spec, result, feed, report)
+    for spec, result, feed in zip((spec for spec, _ in due), results, parsed, strict=True):
+        report.polled += 1
+        _record_one(ctx, spec, result, feed, report)
     return report
+
+
+def _record_one(
+    ctx: Context,
+    spec: SourceSpec,
+    result: HttpResponse | StageError,
+    feed: ParsedFeed | FeedError | None,
+    report: PollReport,
+) -> None:
+    """Store one source's poll in a transaction of its own. Whatever goes wrong (a value the
+    database refuses, a bug) is recorded on that source, with back-off, and the rest go on."""
+    mine = PollReport()
+    try:
+        with ctx.db.transaction() as tx:
+            _record_poll(ctx, tx, spec, result, feed, mine)
+    except Exception as exc:  # one poisoned source never stops the others
+        log.debug("source %r: storing its poll failed", spec.name, exc_info=True)
+        _record_failure(ctx, spec, exc, report)
+        return
+    report.not_modified += mine.not_modified
+    report.new_articles += mine.new_articles
+    report.failed |= mine.failed
+    report.warnings |= mine.warnings
+
+
+def _record_failure(ctx: Context, spec: SourceSpec, exc: Exception, report: PollReport) -> None:
+    error = StageError(f"could not store this poll: {describe(exc)}")
+    report.failed[spec.name] = bounds.error_text(str(error))
+    try:
+        with ctx.db.transaction() as tx:
+            before = sources.state(tx, spec.name)
+            if before is not None:
+                now = ctx.clock()
+                failed = _after_error(replace(before, last_polled_at=now), spec, error, now)
+                sources.save(tx, failed)
+    except Exception:  # the database itself is failing: the cycle reports it
+        log.warning("source %r: recording the failure failed too", spec.name, exc_info=True)
 
 
 def _parse_all(
@@ -155,7 +188,20 @@ def _record_poll(
     )
     if parsed.warning:
         report.warnings[spec.name] = parsed.warning
-    added = store_entries(tx, spec.name, parsed.entries, now)
+    limit = ctx.policy.max_entries_per_poll
+    added, left = sources.store_entries(
+        tx, spec.name, _fresh_entries(parsed.entries), now, limit=limit
+    )
+    if left:
+        # Forget the validators, so that the next poll reads the feed again for the rest.
+        note = f"{left} new entries left for the next polls (fetch.max_entries_per_poll: {limit})"
+        state = replace(
+            state,
+            etag=None,
+            last_modified=None,
+            warning="; ".join(w for w in (state.warning, note) if w),
+        )
+        report.warnings[spec.name] = state.warning or note
     sources.save(tx, replace(state, items_seen=state.items_seen + added))
     report.new_articles += added
 
@@ -201,7 +247,7 @@ def _after_error(
     return replace(
         state,
         error_count=errors,
-        last_error=str(error),
+        last_error=bounds.error_text(str(error)),
         last_status=getattr(error, "status", None),
         next_check_at=at,
     )
@@ -210,7 +256,7 @@ def _after_error(
 def store_entries(tx: Tx, source: str, entries: Sequence[FeedEntry], now: datetime) -> int:
     """Store a source's feed entries not seen before (by canonical URL, or by the source's
     GUID) as pending articles; the number stored."""
-    return sources.store_entries(tx, source, _fresh_entries(entries), now)
+    return sources.store_entries(tx, source, _fresh_entries(entries), now)[0]
 
 
 def _fresh_entries(entries: Sequence[FeedEntry]) -> list[tuple[str, FeedEntry]]:

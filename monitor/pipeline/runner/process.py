@@ -30,7 +30,7 @@ from monitor.models import (
     FetchPolicy,
     PendingArticle,
 )
-from monitor.pipeline import extract, fetch, retry
+from monitor.pipeline import bounds, extract, fetch, retry
 from monitor.pipeline.runner.analysis import (
     Analysis,
     Job,
@@ -39,7 +39,13 @@ from monitor.pipeline.runner.analysis import (
     derive,
     stages_for,
 )
-from monitor.pipeline.runner.context import MAX_PAGE_ATTEMPTS, Context, ProcessReport
+from monitor.pipeline.runner.context import (
+    MAX_PAGE_ATTEMPTS,
+    Context,
+    ProcessReport,
+    describe,
+    log,
+)
 from monitor.pipeline.runner.stories import link, settle_stories
 from monitor.storage import articles
 from monitor.storage.engine import Tx
@@ -141,14 +147,16 @@ async def fetch_pages(
                 async with limiter.slot(p.url):  # raises RetryLaterError while held
                     await check_robots(ctx, client, limiter, p.url, policy)
                     resp = await fetch.fetch(client, p.url, policy, accept=fetch.HTML_ACCEPT)
+                html = fetch.decode_html(resp.body, resp.headers.get("content-type"))
+                outcome = Outcome(p, html=html)
             except StageError as exc:
                 if isinstance(exc, FetchError) and exc.retry_after_s is not None:
                     # 429/503 with Retry-After: the host that answered so (after redirects)
                     limiter.hold(exc.url or p.url, exc.retry_after_s)
                 outcome = Outcome(p, error=exc)
-            else:
-                html = fetch.decode_html(resp.body, resp.headers.get("content-type"))
-                outcome = Outcome(p, html=html)
+            except Exception as exc:  # one poisoned page never stops the rest
+                log.debug("fetching %s failed", p.url, exc_info=True)
+                outcome = Outcome(p, error=FetchError(f"fetch failed: {describe(exc)}", url=p.url))
             if on_done is not None:
                 on_done(outcome)
             return outcome
@@ -231,7 +239,61 @@ def record_batch(
     """Store a batch of outcomes in one transaction, in order: each article is linked to the
     duplicates and stories stored before it, this batch's included. Returns the originals
     put in a story by their words, each with the size of the story window it was weighed in
-    (what `settle_stories` needs)."""
+    (what `settle_stories` needs).
+
+    When the batch cannot be stored (a value the database refuses, a bug), it is stored again
+    one article per transaction, so that only the poisoned article is left out: it gets the
+    error, with a retry later (a passing fault) until MAX_PAGE_ATTEMPTS, then fails for good.
+    """
+    mine = ProcessReport()
+    try:
+        clustered = _store_batch(ctx, outcomes, mine)
+    except Exception as exc:  # find the poisoned article, store the rest
+        if len(outcomes) == 1:
+            _record_poisoned(ctx, outcomes[0], exc, report)
+            return {}
+        log.debug("storing a batch of %d failed; one by one", len(outcomes), exc_info=True)
+        clustered = {}
+        for o in outcomes:
+            clustered |= record_batch(ctx, [o], report)
+        return clustered
+    _merge(report, mine)
+    return clustered
+
+
+def _merge(report: ProcessReport, part: ProcessReport) -> None:
+    report.processed += part.processed
+    report.duplicates += part.duplicates
+    report.matched += part.matched
+    report.retrying += part.retrying
+    report.failed |= part.failed
+
+
+def _record_poisoned(ctx: Context, o: Outcome, exc: Exception, report: ProcessReport) -> None:
+    """An article whose outcome could not be stored: the error on the article, retried on a
+    later pass (with back-off) until it has had MAX_PAGE_ATTEMPTS, then failed."""
+    error = bounds.error_text(f"could not store: {describe(exc)}")
+    log.warning("article %s: %s", o.pending.url, error)
+    attempts = o.pending.attempts + 1
+    failed = attempts >= MAX_PAGE_ATTEMPTS
+    now = ctx.clock()
+    retry_at = None if failed else now + retry.redelivery_delay(attempts)
+    try:
+        with ctx.db.transaction() as tx:
+            articles.record_failure(
+                tx, o.pending.id, error, attempted=True, retry_at=retry_at, failed=failed
+            )
+    except Exception:  # the database itself is failing: the cycle reports it
+        log.warning("article %s: recording its failure failed too", o.pending.url, exc_info=True)
+    if failed:
+        report.failed[o.pending.url] = error
+    else:
+        report.retrying += 1
+
+
+def _store_batch(
+    ctx: Context, outcomes: Sequence[Outcome], report: ProcessReport
+) -> dict[int, int]:
     now = ctx.clock()
     clustered: dict[int, int] = {}
     with ctx.db.transaction() as tx:
@@ -256,7 +318,7 @@ def record_batch(
                 extracted_fields(header, o.extracted, a.text_hash),
                 attempted=attempted,
                 html_gz=a.html_gz,
-                error=None if o.error is None else str(o.error),
+                error=None if o.error is None else bounds.error_text(str(o.error)),
                 page=a.page,
             )
             seen = link(ctx.dedup, tx, subject, now, sig=a.sig, keys=a.story_keys)
@@ -284,10 +346,11 @@ def _record_failure(
         report.retrying += 1
         assert o.error is not None
         retry_at = retry.page_retry_at(o.error, now)  # not before the server's Retry-After
-    else:
-        report.failed[header.url] = str(o.error)
+    error = bounds.error_text(str(o.error))
+    if not later:
+        report.failed[header.url] = error
     articles.record_failure(
-        tx, header.id, str(o.error), attempted=attempted, retry_at=retry_at, failed=not later
+        tx, header.id, error, attempted=attempted, retry_at=retry_at, failed=not later
     )
 
 
