@@ -32,6 +32,24 @@ def _replacement(found: re.Match[str]) -> str:
     return " " if found.group() in "\x0b\x0c" else ""  # vertical tab, form feed: spaces
 
 
+# Character references to lone surrogates (U+D800-U+DFFF) and to the control characters
+# clean_text removes: markup that a parser would decode into unstorable text.
+_BAD_CHARREF = (
+    r"&#(?:[xX]0*(?:[dD][89a-fA-F][0-9a-fA-F]{2}|[0-8bBcCeEfF]|1[0-9a-fA-F]|7[fF])"
+    r"|0*(?:5529[6-9]|55[3-9]\d\d|56\d{3}|57[0-2]\d\d|573[0-3]\d|5734[0-3]"
+    r"|[0-8]|1[12]|1[4-9]|2\d|3[01]|127));"
+)
+BAD_CHARREF_RE = re.compile(_BAD_CHARREF)
+BAD_CHARREF_BYTES_RE = re.compile(_BAD_CHARREF.encode("ascii"))
+
+
+def clean_markup(html: str) -> str:
+    """HTML or XML made storable, before as after parsing: clean_text, and no character
+    references to what clean_text removes (&#0;, &#x1F;, &#xD800;)."""
+    html = clean_text(html)
+    return BAD_CHARREF_RE.sub("", html) if "&#" in html else html
+
+
 def clean_line(value: str) -> str:
     """A one-line value (a title, a GUID): cleaned, its whitespace runs made one space."""
     return " ".join(clean_text(value).split())

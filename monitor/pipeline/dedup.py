@@ -17,6 +17,7 @@ import numpy as np
 from courlan import normalize_url
 
 from monitor.models import DedupParams as DedupParams  # its home is models; named here too
+from monitor.pipeline.bounds import MAX_URL_CHARS
 from monitor.pipeline.normalize import fold
 
 _WORD = re.compile(r"\w+")
@@ -72,6 +73,15 @@ def canonical_url(url: str) -> str:
         return _canonical(url)
     except ValueError:
         return url.strip().split("#", 1)[0]
+
+
+def storable_canonical_url(url: str) -> str | None:
+    """`canonical_url`, when it fits the column (percent-encoding can make a 1,500-character
+    link 9,000); else the URL itself when that fits; else None (the link cannot be stored)."""
+    for candidate in (canonical_url(url), url):
+        if len(candidate) <= MAX_URL_CHARS:
+            return candidate
+    return None
 
 
 def _canonical(url: str) -> str:

@@ -19,7 +19,7 @@ import trafilatura
 
 from monitor.errors import ExtractError
 from monitor.models import ExtractedText
-from monitor.pipeline.bounds import clean_text, url_problem
+from monitor.pipeline.bounds import clean_markup, clean_text, url_problem
 
 # Same sanity window as feed dates: outside it a date is a placeholder or a typo.
 EARLIEST_DATE = datetime(1995, 1, 1, tzinfo=UTC)
@@ -209,7 +209,10 @@ def _canonical(tree: Any, url: str) -> str | None:
         rel = (link.get("rel") or "").lower().split()
         href = (link.get("href") or "").strip()
         if "canonical" in rel and href:
-            return _usable_canonical(urljoin(url, href), url)
+            try:
+                return _usable_canonical(urljoin(url, href), url)
+            except ValueError:  # href="http://[broken"
+                return None
     return None
 
 
@@ -282,7 +285,10 @@ def _parse_date(value: object) -> datetime | None:
         parsed = datetime.fromisoformat(text)
     except ValueError:
         return None
-    return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).astimezone(UTC)
+    try:
+        return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).astimezone(UTC)
+    except OverflowError:  # 9999-12-31T23:59:59-12:00 is past the last datetime in UTC
+        return None
 
 
 # /2026/11/30/, /2026-11-30-slug, /20261130/: a date path segment, as news CMSs write them.
@@ -340,7 +346,7 @@ def _language(value: object) -> str | None:
 
 def html_to_text(html: str) -> str:
     """Feed HTML (content or summary) to plain text: blocks become paragraphs, scripts dropped."""
-    html = clean_text(html) if html else ""  # lxml refuses NUL and other control characters
+    html = clean_markup(html) if html else ""  # lxml refuses NUL and other control characters
     if not html.strip():
         return ""
     root = _fragment(html)
@@ -351,9 +357,10 @@ def html_to_text(html: str) -> str:
     for element in root.iter():
         if isinstance(element.tag, str) and element.tag.lower() in _BLOCK_TAGS:
             # A marker, since whitespace inside HTML text means nothing and is folded below.
-            element.tail = _BREAK + (element.tail or "")
-            element.text = _BREAK + (element.text or "")
-    folded = re.sub(r"[^\S\u2029]+", " ", root.text_content())
+            # Cleaned again: a character reference (&#x1F;) is decoded only by the parser.
+            element.tail = _BREAK + clean_text(element.tail or "")
+            element.text = _BREAK + clean_text(element.text or "")
+    folded = re.sub(r"[^\S\u2029]+", " ", clean_text(root.text_content()))
     paragraphs = (part.strip() for part in folded.split(_BREAK))
     return "\n\n".join(part for part in paragraphs if part)
 

@@ -36,6 +36,8 @@ _SPACE_RE = re.compile(r"\s+")
 _CONTROL_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u2028\u2029]")
 # feedparser 6.0.14 raises TypeError on these end tags outside an <image>; see _parse_xml.
 _STRAY_END_TAGS_RE = re.compile(rb"</(?:width|height)\s*>", re.I)
+_AUTHOR_TAGS = rb"(?:[\w.-]+:)?(?:author|creator|managingEditor|webMaster)"
+_LONG_AUTHOR_RE = re.compile(rb"(<" + _AUTHOR_TAGS + rb"(?:\s[^>]*)?>)([^<]{%d,})" % 1000, re.I)
 
 
 def parse_feed(
@@ -75,8 +77,16 @@ def _parse_xml(
     body: bytes, url: str, headers: Mapping[str, str]
 ) -> tuple[str, list[dict[str, Any]], list[str], int | None]:
     warnings: list[str] = []
+    body = _defused(body)
     try:
         result = _feedparser(body, headers)
+    except UnicodeError:
+        # feedparser turns &#xD800; (a lone surrogate) into a str it cannot encode; such
+        # references, and those of control characters, stand for nothing storable.
+        try:
+            result = _feedparser(bounds.BAD_CHARREF_BYTES_RE.sub(b"", body), headers)
+        except Exception as exc:
+            raise FeedError(f"{url}: feed parser crashed ({type(exc).__name__}: {exc})") from exc
     except TypeError:
         # feedparser 6.0.14 crashes on a stray </width> or </height>; those values are never
         # used, so parse again without them.
@@ -97,7 +107,16 @@ def _parse_xml(
             warnings.append(f"ill-formed feed, read leniently ({problem})")
     elif not entries and not result.get("version"):
         raise FeedError(f"{url}: not a feed (no RSS, Atom or JSON Feed found)")
-    return _plain(feed.get("title", "")), entries, warnings, _ttl(feed.get("ttl"))
+    return bounds.title(_plain(feed.get("title", ""))), entries, warnings, _ttl(feed.get("ttl"))
+
+
+def _defused(body: bytes) -> bytes:
+    """The feed with the text of any author element cut to MAX_AUTHOR_CHARS: feedparser looks
+    for an e-mail address in it with a regular expression that takes quadratic time (a
+    20,000-character author costs seconds, a megabyte one hours)."""
+    if _LONG_AUTHOR_RE.search(body) is None:
+        return body
+    return _LONG_AUTHOR_RE.sub(lambda m: m.group(1) + m.group(2)[:MAX_AUTHOR_CHARS], body)
 
 
 def _feedparser(body: bytes, headers: Mapping[str, str]) -> Any:
@@ -154,7 +173,7 @@ def _parse_json_feed(
         warnings.append("JSON Feed without a jsonfeed.org version, read anyway")
     items = [item for item in doc["items"] if isinstance(item, dict)]
     entries = [_json_item(item) for item in items]
-    return _plain(_str(doc.get("title"))), entries, warnings, None
+    return bounds.title(_plain(_str(doc.get("title")))), entries, warnings, None
 
 
 def _json_item(item: Mapping[str, Any]) -> dict[str, Any]:
@@ -189,7 +208,10 @@ def _iso_to_struct(value: object) -> time.struct_time | None:
         return None
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC).timetuple()
+    try:
+        return parsed.astimezone(UTC).timetuple()
+    except OverflowError:  # 9999-12-31T23:59:59-12:00 is past the last datetime in UTC
+        return None
 
 
 def _str(value: object) -> str:
@@ -203,7 +225,7 @@ def _entry(raw: Mapping[str, Any], feed_url: str, now: datetime) -> FeedEntry | 
     link = _link(raw, feed_url)
     if link is None:
         return None
-    author = _plain(_str(_field(raw, "author")))[:MAX_AUTHOR_CHARS] or None
+    author = bounds.clean_line(_plain(_str(_field(raw, "author"))))[:MAX_AUTHOR_CHARS] or None
     return FeedEntry(
         url=link,
         guid=bounds.guid(_str(_field(raw, "id"))),

@@ -119,7 +119,7 @@ def derive(stages: Stages, title: str, source: str, ex: ExtractedText, html: str
         dedup.text_fingerprint(ex.text),
         dedup.signature(ex.text, stages.dedup),
         story.article_story_keys(title, ex.text, hits, stages.dedup),
-        dedup.canonical_url(ex.canonical_url) if ex.canonical_url else None,
+        dedup.storable_canonical_url(ex.canonical_url) if ex.canonical_url else None,
         gzip.compress(html.encode("utf-8", "replace"), HTML_GZIP_LEVEL) if keep else None,
     )
 

@@ -266,8 +266,8 @@ def _fresh_entries(entries: Sequence[FeedEntry]) -> list[tuple[str, FeedEntry]]:
     urls: set[str] = set()
     guids: set[str] = set()
     for entry in entries:
-        canon = dedup.canonical_url(entry.url)
-        if canon in urls or (entry.guid and entry.guid in guids):
+        canon = dedup.storable_canonical_url(entry.url)
+        if canon is None or canon in urls or (entry.guid and entry.guid in guids):
             continue
         urls.add(canon)
         if entry.guid:
