@@ -40,13 +40,26 @@ def _watchlist_docs(base: Path, folder: Path) -> Iterator[tuple[Doc, tuple[objec
     for path in sorted(directory.glob("*.y*ml")):
         doc = read_yaml(path)
         if isinstance(doc.data, list):
-            for i, _ in enumerate(doc.data):
-                yield doc, (i,)
+            yield from _entries(doc, ())
         elif isinstance(doc.data, dict) and "watchlists" in doc.data:
-            for i, _ in enumerate(doc.data["watchlists"]):
-                yield doc, ("watchlists", i)
+            yield from _entries(doc, ("watchlists",))
         else:
             yield doc, ()
+
+
+def _entries(doc: Doc, path: tuple[object, ...]) -> Iterator[tuple[Doc, tuple[object, ...]]]:
+    """The place of each watchlist in the list at `path` (none when the list is empty)."""
+    entries = _get(doc.data, path)
+    if entries is None:
+        return
+    if not isinstance(entries, list):
+        raise ConfigError(
+            "`watchlists:` must be a list, each watchlist starting with `- name:`",
+            file=doc.file,
+            line=doc.line_of(path),
+        )
+    for i in range(len(entries)):
+        yield doc, (*path, i)
 
 
 def _get(data: Any, path: tuple[object, ...]) -> Any:
@@ -85,10 +98,8 @@ def load_settings(path: str | os.PathLike[str] | None = None) -> Settings:
 def _load_watchlists(
     main: Doc, base: Path, folder: Path
 ) -> list[tuple[WatchlistSettings, Doc, tuple[object, ...]]]:
-    places: list[tuple[Doc, tuple[object, ...]]] = [
-        (main, ("watchlists", i)) for i, _ in enumerate(main.data.get("watchlists") or [])
-    ]
-    places += list(_watchlist_docs(base, folder))
+    places = list(_entries(main, ("watchlists",))) if "watchlists" in main.data else []
+    places += _watchlist_docs(base, folder)
     out = []
     for doc, path in places:
         try:

@@ -41,6 +41,15 @@ Terms:
   `type:armed_group` when it found an entity of that type; both take trailing wildcards
   (`entity:kataib*`). An inner scope overrides an outer one.
 
+Limits: a query nests at most MAX_DEPTH (100) levels. Each parenthesised group, NOT or `-`,
+field scope, AND or OR group, and each NEAR of a chain adds one (`a NEAR/1 b NEAR/1 c` is two
+levels of NEAR), so up to 99 NEARs may be chained; deeper is a QueryError naming the column of
+the first term or NEAR past the limit. Matching then never needs more than about 300 of
+Python's 1,000 stack frames. Any string compiles to a Query or raises QueryError. A NEAR
+counts each window of words once, and one match examines at most 1,000,000 pairs of places
+for its NEARs (`nodes.MAX_NEAR_PAIRS`), so no query can take minutes or all memory on one
+article; only contrived queries (long NEAR chains over an article full of their terms) reach it.
+
 A match lists, for highlighting, the distinct surface forms (as written in the article)
 that satisfied terms outside any NOT, then the entity ids and types that did:
 
@@ -52,9 +61,9 @@ that satisfied terms outside any NOT, then the entity ids and types that did:
 from __future__ import annotations
 
 from monitor.pipeline.match.compiler import MAX_ARTICLE_VARIANTS as MAX_ARTICLE_VARIANTS
-from monitor.pipeline.match.compiler import compile_query
+from monitor.pipeline.match.compiler import MAX_DEPTH, compile_query
 from monitor.pipeline.match.document import _TOKEN_SPLIT as _TOKEN_SPLIT  # tests/test_match.py
 from monitor.pipeline.match.document import PreparedDoc, prepare
 from monitor.pipeline.match.nodes import Query
 
-__all__ = ["PreparedDoc", "Query", "compile_query", "prepare"]
+__all__ = ["MAX_DEPTH", "PreparedDoc", "Query", "compile_query", "prepare"]

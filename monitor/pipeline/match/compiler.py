@@ -1,5 +1,9 @@
 """Compiling a query: the grammar (lark), the parse tree turned into nodes, and syntax errors
-that name the column of the first problem.
+that name the column of the first problem. Any string compiles or raises QueryError.
+
+A query nests at most MAX_DEPTH (100) levels: each parenthesised group, NOT, field scope,
+AND or OR group and each NEAR of a chain adds one, so matching (recursive over the nodes)
+stays far below Python's recursion limit; deeper queries are a QueryError.
 """
 
 from __future__ import annotations
@@ -9,7 +13,7 @@ import re
 from dataclasses import replace
 
 from lark import Lark, Token, Tree
-from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken
+from lark.exceptions import LarkError, UnexpectedCharacters, UnexpectedInput, UnexpectedToken
 
 from monitor.errors import QueryError
 from monitor.pipeline.match.document import FieldIndex, Word
@@ -63,6 +67,8 @@ _TEXT_SCOPES: dict[str | None, tuple[str, ...]] = {
 _OPERATORS = {"AND", "OR", "NOT", "NEG", "NEAR", "FIELD"}
 _NEAR_RE = re.compile(r"NEAR/(\d{1,5})")
 
+MAX_DEPTH = 100
+
 
 def compile_query(text: str) -> Query:
     """Parse `text` into a `Query`; raise QueryError naming the column of the first problem."""
@@ -72,16 +78,26 @@ def compile_query(text: str) -> Query:
         tree = _PARSER.parse(text)
     except UnexpectedInput as exc:
         raise _syntax_error(text, exc) from None
+    except LarkError as exc:  # not seen on any input; a message all the same
+        raise QueryError(f"cannot read the query ({exc})", query=text) from None
+    return Query(text, _Builder(text).build(tree.children[0], None, 1))
+
+
+def _tokens(text: str) -> list[Token]:
+    """The tokens of `text` up to the first character no token can start with."""
+    toks: list[Token] = []
     try:
-        return Query(text, _Builder(text).build(tree, None))
-    except RecursionError:
-        raise QueryError("the query nests too deeply", query=text) from None
+        for tok in _PARSER.lex(text):
+            toks.append(tok)
+    except UnexpectedCharacters:
+        pass  # the parser stopped at an earlier token: that is the problem to report
+    return toks
 
 
 def _syntax_error(text: str, exc: UnexpectedInput) -> QueryError:
     if isinstance(exc, UnexpectedCharacters):
         return _lex_error(text, exc)
-    toks = list(_PARSER.lex(text))
+    toks = _tokens(text)
     opened: list[Token] = []
     for tok in toks:
         if tok.type == "LPAR":
@@ -94,6 +110,8 @@ def _syntax_error(text: str, exc: UnexpectedInput) -> QueryError:
         return QueryError("'(' is never closed", query=text, column=opened[-1].column)
     bad = exc.token if isinstance(exc, UnexpectedToken) else None
     if bad is None or bad.type == "$END":
+        if not toks:
+            return QueryError("the query is incomplete", query=text)
         last = toks[-1]
         return QueryError(f"{_describe(last)} has nothing after it", query=text, column=last.column)
     before = [t for t in toks if t.start_pos is not None and t.start_pos < (bad.start_pos or 0)]
@@ -140,43 +158,57 @@ class _Builder:
     def error(self, message: str, column: int | None) -> QueryError:
         return QueryError(message, query=self.query, column=column)
 
-    def build(self, node: Tree[Token] | Token, scope: str | None) -> Node:
+    def too_deep(self, node: Tree[Token] | Token) -> QueryError:
+        column = node.column if isinstance(node, Token) else getattr(node.meta, "column", None)
+        return self.error(
+            f"the query nests too deeply: at most {MAX_DEPTH} levels of parentheses, NOT, "
+            "field scopes, AND/OR and NEAR",
+            column,
+        )
+
+    def build(self, node: Tree[Token] | Token, scope: str | None, level: int) -> Node:
+        """The node for `node`, `level` deep (1: the root); each level yields at most one
+        level of nodes, so the nodes are never deeper than MAX_DEPTH."""
+        if level > MAX_DEPTH:
+            raise self.too_deep(node)
         if isinstance(node, Token):
             return self.term(node, scope)
         kids = node.children
-        if node.data == "start":
-            return self.build(kids[0], scope)
         if node.data == "group":
-            return self.build(kids[1], scope)
+            return self.build(kids[1], scope, level + 1)
         if node.data == "scoped":
-            return self.scoped(kids[0], kids[1], scope)
+            return self.scoped(kids[0], kids[1], level + 1)
         if node.data == "negation":
-            inner = self.build(kids[1], scope)
+            inner = self.build(kids[1], scope, level + 1)
             return inner.part if isinstance(inner, Not) else Not(inner)
         if node.data == "near_expr":
-            return self.near(kids, scope)
-        parts = tuple(self.build(k, scope) for k in kids if not _is_op(k))
+            return self.near(kids, scope, level)
+        parts = tuple(self.build(k, scope, level + 1) for k in kids if not _is_op(k))
         if node.data == "and_expr":
             return And(parts)
         span_parts = tuple(p for p in parts if isinstance(p, SpanNode))
         return AnyOf(span_parts) if len(span_parts) == len(parts) else Or(parts)
 
-    def scoped(self, field: Tree[Token] | Token, body: Tree[Token] | Token, _: str | None) -> Node:
+    def scoped(self, field: Tree[Token] | Token, body: Tree[Token] | Token, level: int) -> Node:
         assert isinstance(field, Token)
         name = field[:-1].lower()
         if name not in _FIELDS:
             known = ", ".join(f"{f}:" for f in _FIELDS)
             raise self.error(f"unknown field '{field[:-1]}:' (known: {known})", field.column)
-        return self.build(body, name)
+        return self.build(body, name, level)
 
-    def near(self, kids: list[Tree[Token] | Token], scope: str | None) -> Node:
-        left = self.build(kids[0], scope)
+    def near(self, kids: list[Tree[Token] | Token], scope: str | None, level: int) -> Node:
+        # a NEAR b NEAR c is Near(Near(a, b), c): a chain of n NEARs is n levels deep.
+        chain = len(kids) // 2
+        if level + chain > MAX_DEPTH:
+            raise self.too_deep(kids[2 * (MAX_DEPTH - level) + 1])
+        left = self.build(kids[0], scope, level + chain)
         for op, operand in zip(kids[1::2], kids[2::2], strict=True):
             assert isinstance(op, Token)
             m = _NEAR_RE.fullmatch(op)
             if m is None:
                 raise self.error("NEAR needs a distance in words, as in NEAR/5", op.column)
-            right = self.build(operand, scope)
+            right = self.build(operand, scope, level + chain)
             if not (isinstance(left, SpanNode) and isinstance(right, SpanNode)):
                 raise self.error(
                     f"{op} joins words or phrases (or ORs of them), not entity:, type:, NOT or AND",

@@ -177,12 +177,14 @@ class FieldIndex:
 
 
 class PreparedDoc:
-    """A `MatchDoc` tokenised once (lazily, per field) so many queries can run over it."""
+    """A `MatchDoc` tokenised once (lazily, per field) so many queries can run over it, one
+    at a time (it holds the running match's NEAR budget)."""
 
-    __slots__ = ("_fields", "_found", "doc", "entity_ids", "entity_types")
+    __slots__ = ("_fields", "_found", "doc", "entity_ids", "entity_types", "near_pairs_left")
 
     def __init__(self, doc: MatchDoc) -> None:
         self.doc = doc
+        self.near_pairs_left = 0  # set by each Query.match_prepared (nodes.MAX_NEAR_PAIRS)
         self.entity_ids = frozenset(e.casefold() for e in doc.entity_ids)
         self.entity_types = frozenset(t.casefold() for t in doc.entity_types)
         self._fields: dict[str, FieldIndex] = {}

@@ -1,15 +1,23 @@
 """The query side of matching: the tree of nodes a query compiles to, and `Query`, which
 runs the tree over a prepared document and collects the surfaces to highlight.
+
+A NEAR's places are its distinct windows (field, first, last); one match examines at most
+MAX_NEAR_PAIRS pairs of places over all its NEARs, so a chain of NEARs over an article full
+of its terms cannot take minutes or all memory (past the budget, the pairs not yet examined
+are not considered; no query of a real watchlist comes near it).
 """
 
 from __future__ import annotations
 
 import bisect
+import itertools
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 from monitor.models import MatchDoc, QueryMatch
 from monitor.pipeline.match.document import PreparedDoc, Span, Word
+
+MAX_NEAR_PAIRS = 1_000_000
 
 
 class Node:
@@ -85,29 +93,38 @@ class Near(SpanNode):
         lefts = self.left.spans(doc)
         if not lefts:
             return []
-        rights = sorted(self.right.spans(doc), key=lambda s: s.first)
-        starts = [s.first for s in rights]
-        widest = max((s.last - s.first for s in rights), default=0)
-        out: list[Span] = []
+        rights = self.right.spans(doc)
+        by_last = sorted(rights, key=lambda s: s.last)
+        by_first = sorted(rights, key=lambda s: s.first)
+        lasts, firsts = [s.last for s in by_last], [s.first for s in by_first]
+        reach = self.distance + 1
+        # One span per window: pairs giving the same window merge their surfaces, so a chain
+        # of NEARs grows by the windows of the text, not by the product of its terms' places.
+        found: dict[tuple[str, int, int], tuple[str, ...]] = {}
         for a in lefts:
-            lo = bisect.bisect_left(starts, a.first - self.distance - 1 - widest)
-            hi = bisect.bisect_right(starts, a.last + self.distance + 1)
-            for b in rights[lo:hi]:
-                if a.field == b.field and self._close(a, b):
-                    first, last = min(a.first, b.first), max(a.last, b.last)
-                    out.append(Span(a.field, first, last, a.surfaces + b.surfaces))
-        return out
-
-    def _close(self, a: Span, b: Span) -> bool:
-        if a.last < b.first:
-            return b.first - a.last - 1 <= self.distance
-        if b.last < a.first:
-            return a.first - b.last - 1 <= self.distance
-        return False  # overlapping spans are one occurrence, not two near each other
+            # Close means at most `distance` words between, not overlapping: b ends before a
+            # starts, or starts after a ends.
+            lo, hi = bisect.bisect_left(lasts, a.first - reach), bisect.bisect_left(lasts, a.first)
+            lo2 = bisect.bisect_right(firsts, a.last)
+            hi2 = bisect.bisect_right(firsts, a.last + reach)
+            doc.near_pairs_left -= hi - lo + hi2 - lo2
+            if doc.near_pairs_left < 0:
+                break
+            for b in itertools.chain(by_last[lo:hi], by_first[lo2:hi2]):
+                if a.field == b.field:
+                    key = (a.field, min(a.first, b.first), max(a.last, b.last))
+                    had = found.get(key)
+                    surfaces = a.surfaces + b.surfaces
+                    found[key] = surfaces if had is None else _union(had, surfaces)
+        return [Span(field, first, last, s) for (field, first, last), s in found.items()]
 
     def labels(self, positive: bool) -> Iterator[str]:
         yield from self.left.labels(positive)
         yield from self.right.labels(positive)
+
+
+def _union(had: tuple[str, ...], more: tuple[str, ...]) -> tuple[str, ...]:
+    return had if set(more) <= set(had) else tuple(dict.fromkeys(had + more))
 
 
 @dataclass(frozen=True, eq=False)
@@ -191,6 +208,7 @@ class Query:
     def match_prepared(self, doc: PreparedDoc) -> QueryMatch | None:
         """`match` on a document tokenised once by `prepare`."""
         out: list[str] = []
+        doc.near_pairs_left = MAX_NEAR_PAIRS
         if not self._root.eval(doc, out):
             return None
         return QueryMatch(terms=tuple(dict.fromkeys(out)))
