@@ -5,13 +5,13 @@ Commands call one function here; tests build an App with their own clock and mai
 
 from __future__ import annotations
 
-import json
 import logging
 import multiprocessing
 import os
 import re
+import sys
 import urllib.request
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Executor, ProcessPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -26,7 +26,7 @@ from monitor.delivery import digest as ledger
 from monitor.delivery.alerts import AlertOutcome, AlertPlan, deliver_alerts
 from monitor.delivery.digest import DigestOutcome, DigestPlan
 from monitor.delivery.mailer import FileMailer, Mailer, SmtpMailer
-from monitor.errors import ConfigError
+from monitor.errors import ConfigError, DatabaseBusyError
 from monitor.models import DigestContent, Entity, ExportedArticle, FetchPolicy, SourceState
 from monitor.offline import load_tagger
 from monitor.pipeline import fetch, runner
@@ -34,6 +34,7 @@ from monitor.pipeline.match import compile_query
 from monitor.pipeline.tag import find_candidates
 from monitor.storage import articles, runs, sources
 from monitor.storage import ledger as ledger_store
+from monitor.storage import writer as writer_lock
 from monitor.storage.engine import Database, open_database
 
 log = logging.getLogger("monitor")
@@ -43,6 +44,23 @@ T = TypeVar("T")
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class Writer:
+    """How an App takes the database's writer lock (one process at a time polls, processes,
+    imports and delivers). `command` names this process in the refusal others get (default:
+    its command line). `required`: a lock held by another process refuses the start
+    (DatabaseBusyError); else the App goes on without it, relying on the ledger's atomic
+    claims, as commands that only read do."""
+
+    command: str = ""
+    required: bool = True
+
+
+# What `build` does unless told: take the lock when it is free (and so recover what a killed
+# process left), work without it when another process has it.
+WHEN_FREE = Writer(required=False)
 
 
 @dataclass
@@ -57,11 +75,28 @@ class App:
     entities: tuple[Entity, ...]
     alert_plans: list[AlertPlan] = field(default_factory=list)
     _executor: Executor | None = field(default=None, repr=False)
+    _writer: writer_lock.WriterLock | None = field(default=None, repr=False)
+
+    @property
+    def is_writer(self) -> bool:
+        """Whether this process holds the database's writer lock."""
+        return self._writer is not None
+
+    def check_writer(self) -> None:
+        """If this App holds the writer lock, make sure it still does (its PostgreSQL session
+        or lock file may be gone); DatabaseBusyError when another process has it now."""
+        if self._writer is not None:
+            self._writer.check()
 
     def close(self) -> None:
-        if self._executor is not None:
-            self._executor.shutdown(wait=True, cancel_futures=True)
-        self.db.dispose()
+        try:
+            if self._executor is not None:
+                self._executor.shutdown(wait=True, cancel_futures=True)
+            self.db.dispose()
+        finally:
+            if self._writer is not None:
+                self._writer.release()
+                self._writer = None
 
     def __enter__(self) -> App:
         return self
@@ -82,8 +117,67 @@ def build(
     transport: httpx.AsyncBaseTransport | None = None,
     progress: Callable[[str], None] | None = None,
     workers: int | None = None,
+    writer: Writer | None = WHEN_FREE,
 ) -> App:
-    """Wire everything: database (migrated), tagger, compiled queries, HTTP client, mailer."""
+    """Wire everything: the writer lock (see `Writer`; None: never take it), database
+    (migrated), tagger, compiled queries, HTTP client, mailer.
+
+    The lock's new holder closes the runs that killed processes left `running` as
+    `interrupted`, and makes the deliveries they left in flight due at once.
+    """
+    lock = _take_writer_lock(settings.database, writer)
+    try:
+        app = _build(
+            settings,
+            clock=clock,
+            mailer=mailer,
+            transport=transport,
+            progress=progress,
+            workers=workers,
+        )
+        app._writer = lock
+        if lock is not None and lock.fresh:
+            _recover(app)
+    except BaseException:
+        if lock is not None:
+            lock.release()
+        raise
+    return app
+
+
+def _take_writer_lock(url: str, writer: Writer | None) -> writer_lock.WriterLock | None:
+    if writer is None:
+        return None
+    command = writer.command or " ".join([Path(sys.argv[0]).name, *sys.argv[1:]])[:200]
+    try:
+        return writer_lock.acquire(url, command)
+    except DatabaseBusyError as exc:
+        if writer.required:
+            raise
+        log.info("working without the writer lock: %s", exc)
+        return None
+
+
+def _recover(app: App) -> None:
+    """What processes that ended left open: their runs, their deliveries in flight."""
+    with app.db.transaction() as tx:
+        closed = runs.close_interrupted(tx, app.ctx.clock())
+    released = ledger.recover_claims(app.db)
+    if closed:
+        log.warning("closed %d run(s) left running by a process that ended: interrupted", closed)
+    if released:
+        log.warning("%d digest(s) or alert(s) left in flight by a process that ended", released)
+
+
+def _build(
+    settings: Settings,
+    *,
+    clock: Clock,
+    mailer: Mailer | None,
+    transport: httpx.AsyncBaseTransport | None,
+    progress: Callable[[str], None] | None,
+    workers: int | None,
+) -> App:
     entities, tagger = load_tagger(settings.entities)
     db = open_database(settings.database)
     policy = settings.fetch.policy()
@@ -162,10 +256,18 @@ def build(
 
 @dataclass
 class CycleReport:
+    """What a cycle did; `errors`: step (poll, process, digests, alerts) -> the unexpected
+    error it stopped on (the other steps still ran)."""
+
     poll: runner.PollReport
     process: runner.ProcessReport
     digests: list[DigestOutcome]
     alerts: list[AlertOutcome] = field(default_factory=list)
+    errors: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def status(self) -> str:
+        return "failed" if self.errors else "ok"
 
     def summary(self) -> dict[str, Any]:
         return {
@@ -190,19 +292,25 @@ class CycleReport:
                 {"watchlist": a.watchlist, "state": a.state, "articles": a.articles}
                 for a in self.alerts
             ],
+            "errors": dict(self.errors),
         }
 
 
 def _record_run(
-    app: App, kind: str, fn: Callable[[], T], summary: Callable[[T], dict[str, Any]]
+    app: App,
+    kind: str,
+    fn: Callable[[], T],
+    summary: Callable[[T], dict[str, Any]],
+    status_of: Callable[[T], str] = lambda _: "ok",
 ) -> T:
-    """Run `fn` as a recorded run (for `monitor status`): running, then ok or failed."""
+    """Run `fn` as a recorded run (for `monitor status`): running, then ok or failed (or, if
+    the process is killed meanwhile, interrupted: see `build`)."""
     with app.db.transaction() as tx:
         run_id = runs.start(tx, kind, app.ctx.clock())
     status, recorded = "failed", {}
     try:
         result = fn()
-        status, recorded = "ok", summary(result)
+        status, recorded = status_of(result), summary(result)
         return result
     finally:
         with app.db.transaction() as tx:
@@ -244,17 +352,36 @@ def make_http_client(
 
 
 def run_cycle(app: App, *, force_poll: bool = False, only: str | None = None) -> CycleReport:
-    """One cycle: poll due sources (or just `only`), process pending articles, deliver digests."""
+    """One cycle: poll due sources (or just `only`), process pending articles, deliver digests
+    and alerts. A step that fails unexpectedly (a bug, the database) is logged with its
+    traceback and recorded in `errors`; the next steps still run, so what is stored is
+    delivered. DatabaseBusyError when this App lost the writer lock to another process."""
+    app.check_writer()
 
     def cycle() -> CycleReport:
+        errors: dict[str, str] = {}
+        # Arguments run left to right: poll, process, then delivery.
         return CycleReport(
-            runner.poll(app.ctx, only=only, force=force_poll),
-            runner.process(app.ctx),
-            ledger.deliver_due(app.delivery, app.plans),
-            deliver_alerts(app.delivery, app.alert_plans),
-        )
+            _step(errors, "poll", lambda: runner.poll(app.ctx, only=only, force=force_poll),
+                  runner.PollReport),
+            _step(errors, "process", lambda: runner.process(app.ctx), runner.ProcessReport),
+            _step(errors, "digests", lambda: ledger.deliver_due(app.delivery, app.plans), list),
+            _step(errors, "alerts", lambda: deliver_alerts(app.delivery, app.alert_plans), list),
+            errors,
+        )  # fmt: skip
 
-    return _record_run(app, "cycle", cycle, CycleReport.summary)
+    return _record_run(app, "cycle", cycle, CycleReport.summary, lambda r: r.status)
+
+
+def _step(errors: dict[str, str], name: str, fn: Callable[[], T], nothing: Callable[[], T]) -> T:
+    """One step of a cycle, its last line of defence: an unexpected exception is logged with
+    its traceback and recorded in `errors`, and the step counts as having done `nothing()`."""
+    try:
+        return fn()
+    except Exception as exc:
+        log.exception("cycle: the %s step failed; the cycle goes on", name)
+        errors[name] = f"{type(exc).__name__}: {exc}"
+        return nothing()
 
 
 def poll_now(app: App, source: str | None = None) -> runner.PollReport:
@@ -363,6 +490,7 @@ def status(app: App, *, limit: int = 10) -> dict[str, list[dict[str, Any]]]:
     with app.db.transaction() as tx:
         recent = runs.recent(tx, limit)
         digests = ledger_store.recent_digests(tx, limit)
+        failed = articles.failed(tx, limit)
     return {
         "runs": [
             {
@@ -387,43 +515,24 @@ def status(app: App, *, limit: int = 10) -> dict[str, list[dict[str, Any]]]:
             }
             for d in digests
         ],
+        "failed_articles": [
+            {
+                "url": f.url,
+                "source": f.source,
+                "attempts": f.attempts,
+                "error": f.error,
+                "discovered_at": f.discovered_at,
+            }
+            for f in failed
+        ],
     }
 
 
 # --- import ---------------------------------------------------------------------------
 
 
-def parse_import_line(line: str, where: str) -> runner.ImportRecord:
-    """One JSON Lines record of `monitor import`; errors name `where` (file:line)."""
-    try:
-        data = json.loads(line)
-    except json.JSONDecodeError as exc:
-        raise ConfigError(f"not valid JSON: {exc.msg}", file=where) from None
-    if not isinstance(data, dict) or not isinstance(data.get("url"), str) or not data["url"]:
-        raise ConfigError("each record needs a string `url` (the key)", file=where)
-    published = data.get("published_at")
-    when = None
-    if published:
-        try:
-            when = datetime.fromisoformat(str(published).replace("Z", "+00:00"))
-        except ValueError:
-            raise ConfigError(f"published_at {published!r} is not ISO 8601", file=where) from None
-        if when.tzinfo is None:
-            when = when.replace(tzinfo=UTC)
-    text, html = data.get("text") or "", data.get("html") or ""
-    if not text and not html:
-        raise ConfigError("each record needs `text` or `html`", file=where)
-    return runner.ImportRecord(
-        url=data["url"],
-        title=str(data.get("title") or ""),
-        text=str(text),
-        html=str(html),
-        published_at=when,
-        source=str(data.get("source") or ""),
-    )
-
-
-def import_articles(app: App, records: Sequence[runner.ImportRecord]) -> runner.ProcessReport:
+def import_articles(app: App, records: Iterable[runner.ImportRecord]) -> runner.stored.ImportReport:
+    """Store and process imported articles (read from a file by `monitor.importing`)."""
     return runner.import_articles(app.ctx, records)
 
 

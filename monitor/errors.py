@@ -3,6 +3,7 @@
 MonitorError
 ├── ConfigError            bad config file or entry (carries file:line)
 ├── StorageError           database unreachable or migration failed
+│   └── DatabaseBusyError  another monitor process holds the database's writer lock
 ├── StageError             a stage failed on one unit of work (one source, one page)
 │   ├── FetchError         HTTP or network failure for one URL
 │   │   ├── BlockedURLError    scheme, private address or robots.txt refused the URL
@@ -92,7 +93,8 @@ class QueryError(MonitorError):
         self.query = query
         self.column = column
         where = f" at column {column}" if column else ""
-        super().__init__(f"{message}{where} in query {query!r}")
+        shown = query if len(query) <= 200 else query[:200] + "…"  # a 990-NEAR chain is 9 KB
+        super().__init__(f"{message}{where} in query {shown!r}")
 
 
 class DeliveryError(MonitorError):
@@ -105,3 +107,8 @@ class TemporaryDeliveryError(DeliveryError):
 
 class PermanentDeliveryError(DeliveryError):
     """Delivery was refused for good (SMTP 5xx); the server's reply is the message."""
+
+
+class DatabaseBusyError(StorageError):
+    """Another monitor process holds the database's writer lock; the message names it (pid,
+    host, since when, command) and says what to do."""

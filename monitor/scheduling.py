@@ -3,6 +3,8 @@
 APScheduler only says "now is a good time to look": polls per source interval, digests per
 watchlist cron. What is due is decided by the database (source next_check, digest ledger),
 so missed or late runs are caught up, and the first cycle after a start catches up digests.
+The daemon holds the database's writer lock (taken by `app.build`); should it lose it to
+another process, it stops.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from monitor import app as appmod
 from monitor.app import App
+from monitor.errors import DatabaseBusyError
 
 log = logging.getLogger("monitor.daemon")
 
@@ -32,6 +35,7 @@ class Daemon:
 
     def __init__(self, app: App) -> None:
         self.app = app
+        self.failure: DatabaseBusyError | None = None
         self._stop = threading.Event()
         self._work = threading.Lock()
         # One worker thread: jobs never overlap, so SQLite sees one writer at a time.
@@ -48,6 +52,10 @@ class Daemon:
             with self._work:
                 try:
                     fn()
+                except DatabaseBusyError as exc:  # another process writes now: leave it be
+                    log.error("job %s: lost the writer lock, stopping: %s", name, exc)
+                    self.failure = exc
+                    self._stop.set()
                 except Exception:  # one failed job must not kill the daemon
                     log.exception("job %s failed; the next run will try again", name)
 
@@ -99,3 +107,5 @@ class Daemon:
         finally:
             self.scheduler.shutdown(wait=True)
             log.info("monitor daemon stopped")
+        if self.failure is not None:
+            raise self.failure

@@ -265,6 +265,9 @@ def test_an_article_the_database_refuses_leaves_its_batch_stored(
             clock.advance(hours=2)  # past the retry
         with app.db.session() as s:
             rows = {r.url: r for r in s.scalars(select(ArticleRow))}
+        given_up = appmod.status(app)["failed_articles"]
+    assert [(f["url"], f["attempts"]) for f in given_up] == [(poisoned, MAX_PAGE_ATTEMPTS)]
+    assert "could not store: ValueError" in given_up[0]["error"]
     assert all(rows[f"{base}/pages/{slug}.html"].state == "processed" for slug in GOOD[:1])
     assert all(rows[f"{base}/pages/{slug}.html"].state == "processed" for slug in GOOD[2:])
     assert reports[0].retrying >= 1 and poisoned not in reports[0].failed

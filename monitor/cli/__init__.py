@@ -1,7 +1,9 @@
 """The command line: parse arguments, call one function, turn errors into messages and exit codes.
 
 Exit status: 0 success, 1 an internal or delivery error, 2 a config or usage error,
-141 when the reader of standard output went away (`monitor export | head`), as for Unix tools.
+75 when another monitor process is writing to the database (the message names it; try
+later), 141 when the reader of standard output went away (`monitor export | head`), as for
+Unix tools.
 
 The commands live in `commands_pipeline`, `commands_store` and `commands_offline`, what they
 print in `present`; every module here stays light: the pipeline is imported inside commands.
@@ -35,13 +37,14 @@ from monitor.cli.commands_store import cmd_import as cmd_import
 from monitor.cli.commands_store import cmd_search as cmd_search
 from monitor.cli.commands_store import cmd_sources as cmd_sources
 from monitor.cli.commands_store import cmd_status as cmd_status
+from monitor.cli.common import EXIT_BUSY as EXIT_BUSY
 from monitor.cli.common import EXIT_CONFIG as EXIT_CONFIG
 from monitor.cli.common import EXIT_ERROR as EXIT_ERROR
 from monitor.cli.common import EXIT_OK as EXIT_OK
 from monitor.cli.common import EXIT_PIPE as EXIT_PIPE
 from monitor.cli.present import entity_json as entity_json
 from monitor.cli.present import hits_json as hits_json
-from monitor.errors import ConfigError, MonitorError, QueryError
+from monitor.errors import ConfigError, DatabaseBusyError, MonitorError, QueryError
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -203,6 +206,9 @@ def _main(argv: Sequence[str] | None) -> int:
     except QueryError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_CONFIG
+    except DatabaseBusyError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_BUSY
     except MonitorError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_ERROR

@@ -13,6 +13,11 @@ from monitor.cli.present import print_cycle
 def cmd_run(args: argparse.Namespace) -> int:
     """Run the daemon (polls on each source's interval, digests on each watchlist's schedule).
 
+    One process at a time runs, polls, processes, imports or sends digests on a database: a
+    second one is refused (exit 75) with the holder's pid, host, start time and command.
+    A step of a cycle that fails unexpectedly is logged with its traceback and the cycle
+    still delivers what is stored; `run --once` then exits 1.
+
     Example: monitor run            # until SIGTERM / Ctrl-C
              monitor run --once     # one poll + process cycle and due digests, then exit
     """
@@ -22,7 +27,13 @@ def cmd_run(args: argparse.Namespace) -> int:
         if args.once:
             report = appmod.run_cycle(app)
             print_cycle(report)
-            return EXIT_OK
+            for step, error in report.errors.items():
+                print(
+                    f"error: the {step} step failed: {error} (traceback above); "
+                    "the rest of the cycle ran",
+                    file=sys.stderr,
+                )
+            return EXIT_ERROR if report.errors else EXIT_OK
         from monitor.scheduling import Daemon
 
         Daemon(app).run_forever()

@@ -6,7 +6,9 @@ from __future__ import annotations
 import argparse
 import csv
 import sys
-from typing import TextIO
+from collections import Counter
+from collections.abc import Iterator
+from typing import BinaryIO
 
 from monitor.cli.common import EXIT_ERROR, EXIT_OK, build_app, progress
 from monitor.cli.present import dumps, emit, entity_json, export_record, source_row, table
@@ -39,31 +41,47 @@ def cmd_search(args: argparse.Namespace) -> int:
 def cmd_import(args: argparse.Namespace) -> int:
     """Import articles from JSON Lines: url (the key), title, text or html, published_at, source.
 
+    Each line is one article, imported whole or not at all. A line that cannot be imported
+    (not UTF-8, not JSON, a bad url or published_at, no text) is reported as FILE:LINE and
+    skipped; the others go on. An article already stored is left as it is; one an
+    interrupted import stored but did not process is processed now, so importing the same
+    file again after a crash finishes the work.
+
     Example: monitor import archive.jsonl      (or `-` for stdin)
     """
     from monitor import app as appmod
+    from monitor import importing
+    from monitor.pipeline.runner import ImportRecord
 
     name = "<stdin>" if args.file == "-" else args.file
-    stream: TextIO = sys.stdin if args.file == "-" else open(args.file, encoding="utf-8")  # noqa: SIM115
-    records, errors = [], 0
-    with stream:
-        for n, line in enumerate(stream, 1):
-            if not line.strip():
-                continue
-            try:
-                records.append(appmod.parse_import_line(line, f"{name}:{n}"))
-            except ConfigError as exc:
-                errors += 1
-                print(f"{exc} (line skipped)", file=sys.stderr)
-    with build_app(args, workers=1, progress=progress) as app:
-        rep = appmod.import_articles(app, records)
-    known = len(records) - rep.processed - len(rep.failed)
+    try:
+        stream: BinaryIO = sys.stdin.buffer if args.file == "-" else open(args.file, "rb")  # noqa: SIM115
+    except OSError as exc:
+        raise ConfigError(f"cannot read: {exc.strerror}", file=name) from None
+    bad: Counter[str] = Counter()
+
+    def records() -> Iterator[ImportRecord]:
+        for item in importing.read_lines(stream, name):
+            if isinstance(item, importing.BadLine):
+                bad[item.reason] += 1
+                print(item, file=sys.stderr)
+            else:
+                yield item
+
+    with stream, build_app(args, workers=1, progress=progress) as app:
+        rep = appmod.import_articles(app, records())
+    for label, why in [*rep.refused.items(), *rep.failed.items()]:
+        print(f"{label}: {why}", file=sys.stderr)
+    resumed = f", {rep.resumed} resumed from an interrupted import" if rep.resumed else ""
     print(
         f"imported {rep.processed} article(s) ({rep.duplicates} duplicate(s), "
-        f"{rep.matched} match(es)); {known} already known, {len(rep.failed)} failed, "
-        f"{errors} bad line(s)"
+        f"{rep.matched} match(es){resumed}); {rep.known} already known, "
+        f"{len(rep.failed) + len(rep.refused)} failed, {bad.total()} bad line(s)"
     )
-    return EXIT_ERROR if errors or rep.failed else EXIT_OK
+    if bad:
+        reasons = ", ".join(f"{n} {reason}" for reason, n in bad.most_common())
+        print(f"skipped lines: {reasons} (each named above as FILE:LINE)")
+    return EXIT_ERROR if bad or rep.failed or rep.refused else EXIT_OK
 
 
 def cmd_export(args: argparse.Namespace) -> int:
@@ -133,7 +151,7 @@ def cmd_sources(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    """Recent runs, and digests with their delivery states.
+    """Recent runs, digests with their delivery states, and articles given up on.
 
     Example: monitor status
     """
@@ -150,6 +168,9 @@ def cmd_status(args: argparse.Namespace) -> int:
         ["watchlist", "period_end", "state", "articles", "attempts", "last_error"],
         sys.stdout,
     )
+    if st["failed_articles"]:
+        print("\narticles given up on:")
+        table(st["failed_articles"], ["source", "url", "attempts", "error"], sys.stdout)
     return EXIT_OK
 
 

@@ -3,7 +3,8 @@
 The first unalerted match opens a batching window (default 10 min); when it closes, one mail
 carries every alert-worthy match gathered, and no second alert mail for the watchlist goes
 out within one window of the last (rate limit). Each match is alerted at most once: the
-batch row and the matches' `alerted_at` are committed together, before sending. Whether a
+batch row and the matches' `alerted_at` are committed together, before sending, by one
+process at a time; sending claims the batch as a digest's try claims its period. Whether a
 match satisfies the alert query is decided when its article is processed (with the alert
 query of that time); matches stored without that verdict are checked here.
 """
@@ -17,10 +18,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from monitor.delivery.content import story_items, with_terms
-from monitor.delivery.digest import Delivery
+from monitor.delivery.digest import Delivery, claimed, leased_elsewhere, settled
 from monitor.delivery.mailer import build_message
 from monitor.delivery.render import render_digest
-from monitor.errors import DeliveryError
+from monitor.errors import DeliveryError, TemporaryDeliveryError
 from monitor.models import (
     AlertBatch,
     DigestContent,
@@ -61,6 +62,8 @@ class AlertOutcome:
 def _open_batch(d: Delivery, plan: AlertPlan, now: datetime) -> int | None:
     """Check new matches against the alert query; open a batch when its window has passed."""
     with d.db.transaction() as tx:
+        # One process at a time decides on the watchlist's matches, so none is batched twice.
+        ledger.lock_watchlist(tx, plan.watchlist)
         waiting = ledger.waiting_matches(tx, plan.watchlist)
         unjudged = [m.article_id for m in waiting if m.alert_worthy is None]
         docs = articles.match_docs(tx, unjudged)
@@ -99,23 +102,50 @@ def _due_batches(d: Delivery, plan: AlertPlan, now: datetime) -> list[int]:
     return [b.id for b in batches if retry.is_due(b.ledger, now)]
 
 
-def _save(d: Delivery, alert_id: int, entry: LedgerState) -> LedgerState:
+def _save(d: Delivery, alert_id: int, seen: LedgerState, entry: LedgerState) -> bool:
+    """Commit a batch's step from `seen` to `entry`; False when another process has taken
+    it over since."""
     with d.db.transaction() as tx:
-        ledger.save_alert(tx, alert_id, entry)
-    return entry
+        done = ledger.save_alert(tx, alert_id, entry, seen=seen)
+    if not done:
+        log.warning("alert %d: taken over by another process; leaving it to that one", alert_id)
+    return done
 
 
-def send_batch(d: Delivery, plan: AlertPlan, alert_id: int) -> AlertOutcome:
-    """Render and send one alert batch; temporary failures back off, 5xx marks it failed."""
+def send_batch(d: Delivery, plan: AlertPlan, alert_id: int) -> AlertOutcome | None:
+    """Claim, render and send one alert batch; temporary failures back off, 5xx marks it
+    failed. None when it is sent already or another process is sending it."""
     now = d.clock()
     with d.db.transaction() as tx:
         batch = ledger.alert_batch(tx, alert_id)
-        started = retry.begin(batch.ledger)
-        if started is None:  # sent already
-            return AlertOutcome(plan.watchlist, "sent", len(batch.article_ids))
+        if batch.ledger.state == retry.SENT or leased_elsewhere(batch.ledger, now):
+            return None
         content = _alert_content(tx, plan, batch, now)
-    # Its content is built before the first commit: one commit takes it to sending.
-    entry = _save(d, alert_id, retry.rendered(started))
+        # Its content is built before the claim: one commit takes it to sending.
+        entry = retry.rendered(claimed(batch.ledger, now))
+        if not ledger.save_alert(tx, alert_id, entry, seen=batch.ledger):
+            return None
+    try:
+        return _send(d, plan, batch, content, entry, now)
+    except Exception as exc:
+        if not isinstance(exc, DeliveryError):  # a bug, the database: back off, then raise
+            error = TemporaryDeliveryError(f"internal error: {type(exc).__name__}: {exc}")
+            retry_at = retry.alert_retry_at(entry.attempts, error, now)
+            try:
+                _save(d, alert_id, entry, retry.failed(entry, str(error), retry_at))
+            except Exception:
+                log.exception("recording the failed try of alert %d failed too", alert_id)
+        raise
+
+
+def _send(
+    d: Delivery,
+    plan: AlertPlan,
+    batch: AlertBatch,
+    content: DigestContent,
+    entry: LedgerState,
+    now: datetime,
+) -> AlertOutcome:
     items, reports = content.articles, content.total_reports
     try:
         rendered = render_digest(content, templates_dir=d.templates_dir)
@@ -137,10 +167,10 @@ def send_batch(d: Delivery, plan: AlertPlan, alert_id: int) -> AlertOutcome:
         d.mailer.send(msg)
     except DeliveryError as exc:
         retry_at = retry.alert_retry_at(entry.attempts, exc, now)
-        _save(d, alert_id, retry.failed(entry, str(exc), retry_at))
+        _save(d, batch.id, entry, settled(retry.failed(entry, str(exc), retry_at)))
         state = "failed" if retry_at is None else "retrying"
         return AlertOutcome(plan.watchlist, state, reports, str(exc), len(items))
-    _save(d, alert_id, retry.delivered(entry, now))
+    _save(d, batch.id, entry, settled(retry.delivered(entry, now)))
     return AlertOutcome(plan.watchlist, "sent", reports, stories=len(items))
 
 
@@ -184,6 +214,8 @@ def deliver_alerts(d: Delivery, plans: Sequence[AlertPlan]) -> list[AlertOutcome
             continue
         _open_batch(d, plan, now)
         for alert_id in _due_batches(d, plan, now):
-            out.append(send_batch(d, plan, alert_id))
-            log.info("alert %s: %s", plan.watchlist, out[-1].state)
+            outcome = send_batch(d, plan, alert_id)
+            if outcome is not None:
+                out.append(outcome)
+                log.info("alert %s: %s", plan.watchlist, outcome.state)
     return out

@@ -11,6 +11,7 @@ import smtplib
 import ssl
 import tempfile
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email import policy
 from email.headerregistry import Address
@@ -144,7 +145,8 @@ class SmtpMailer:
 
     When the server accepts some recipients and refuses others the message counts as sent
     (resending would duplicate it for the accepted ones): the refusals are logged as a
-    warning, returned by `deliver` and kept in `last_refused`.
+    warning, returned by `deliver` and kept in `last_refused`; `send_to` tells the caller
+    which of them may be tried again (4xx, e.g. 452 too many recipients).
     """
 
     def __init__(
@@ -179,10 +181,13 @@ class SmtpMailer:
         """Send `msg` (see `deliver`); partial refusals are logged and kept in `last_refused`."""
         self.deliver(msg)
 
-    def deliver(self, msg: EmailMessage) -> dict[str, tuple[int, str]]:
-        """Send `msg`; return the recipients the server refused while accepting others."""
+    def deliver(
+        self, msg: EmailMessage, to: Sequence[str] | None = None
+    ) -> dict[str, tuple[int, str]]:
+        """Send `msg` (to the addresses `to`, else to those its headers name); return the
+        recipients the server refused while accepting others."""
         try:
-            refused = self._transact(msg)
+            refused = self._transact(msg, to)
         except smtplib.SMTPRecipientsRefused as exc:
             self._all_refused(exc.recipients)
         except smtplib.SMTPResponseException as exc:  # sender refused, DATA, AUTH, HELO …
@@ -208,7 +213,9 @@ class SmtpMailer:
             log.warning("%s refused recipient %s: %d %s", self.where, addr, code, reply)
         return self.last_refused
 
-    def _transact(self, msg: EmailMessage) -> dict[str, tuple[int, bytes]]:
+    def _transact(
+        self, msg: EmailMessage, to: Sequence[str] | None
+    ) -> dict[str, tuple[int, bytes]]:
         context = self.ssl_context or ssl.create_default_context()
         smtp: smtplib.SMTP
         if self.security == "tls":
@@ -224,7 +231,7 @@ class SmtpMailer:
                 smtp.ehlo()
             if self.username:
                 smtp.login(self.username, self.password or "")
-            return smtp.send_message(msg)
+            return smtp.send_message(msg, to_addrs=list(to) if to is not None else None)
         finally:
             _close(smtp)
 
@@ -250,6 +257,39 @@ class SmtpMailer:
         if recipients and all(500 <= c < 600 for c, _ in recipients.values()):
             raise PermanentDeliveryError(message)
         raise TemporaryDeliveryError(message)
+
+
+@dataclass(frozen=True)
+class Sent:
+    """What became of one message: the file a mailer wrote (FileMailer), and the recipients
+    a server refused while accepting others (address -> (SMTP code, reply))."""
+
+    path: Path | None = None
+    refused: Mapping[str, tuple[int, str]] = field(default_factory=dict)
+
+    @property
+    def deferred(self) -> dict[str, tuple[int, str]]:
+        """Refused for now (4xx: too many recipients, mailbox full …): worth another try."""
+        return {a: r for a, r in self.refused.items() if not 500 <= r[0] < 600}
+
+    @property
+    def rejected(self) -> dict[str, tuple[int, str]]:
+        """Refused for good (5xx: no such user …)."""
+        return {a: r for a, r in self.refused.items() if 500 <= r[0] < 600}
+
+
+def address_of(recipient: str) -> str:
+    """The bare address of "Name <a@b.org>" or "a@b.org" (DeliveryError if it is neither)."""
+    return parse_address(recipient).addr_spec
+
+
+def send_to(mailer: Mailer, msg: EmailMessage, addresses: Sequence[str]) -> Sent:
+    """Send `msg` to `addresses` (the envelope: its To header may name more, as when a digest
+    is retried for the recipients a server refused for now). Raises as `Mailer.send` does
+    when nobody accepted it."""
+    if isinstance(mailer, SmtpMailer):
+        return Sent(refused=mailer.deliver(msg, addresses))
+    return Sent(path=mailer.send(msg))  # a file holds the message for every recipient
 
 
 def _close(smtp: smtplib.SMTP) -> None:

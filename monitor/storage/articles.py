@@ -4,6 +4,7 @@ mentions and watchlist matches, what a query sees of them (`match_docs`), kept H
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import bindparam, delete, func, insert, or_, select, update
@@ -134,6 +135,31 @@ def record_failure(
     row.last_error = error
     if failed:
         row.state = "failed"
+
+
+@dataclass(frozen=True)
+class FailedArticle:
+    """An article given up on (`monitor status`): its page could not be had or stored."""
+
+    url: str
+    source: str
+    attempts: int
+    error: str | None
+    discovered_at: datetime
+
+
+def failed(tx: Tx, limit: int) -> list[FailedArticle]:
+    """The articles most recently given up on, with their errors, newest first."""
+    q = (
+        select(ArticleRow)
+        .where(ArticleRow.state == "failed")
+        .order_by(ArticleRow.id.desc())
+        .limit(limit)
+    )
+    return [
+        FailedArticle(r.url, r.source_name, r.attempts, r.last_error, r.discovered_at)
+        for r in tx.session.scalars(q)
+    ]
 
 
 def record_extracted(
@@ -305,6 +331,15 @@ def header(tx: Tx, article: int) -> ArticleHeader:
 # --- import -----------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class ImportSlot:
+    """The row an imported article is processed in: its id, and whether an earlier import
+    stored it and stopped before processing it (a row left in state "importing")."""
+
+    id: int
+    resumed: bool
+
+
 def add_imported(
     tx: Tx,
     *,
@@ -315,25 +350,34 @@ def add_imported(
     published_at: datetime | None,
     source: str,
     now: datetime,
-) -> int | None:
-    """Store an imported article to be processed (state "importing"); its id, or None when
-    an article with that canonical URL is stored already."""
+) -> ImportSlot | None:
+    """Store an imported article to be processed (state "importing"); None when an article
+    with that canonical URL is stored already. A row left "importing" by an import that
+    stopped (killed, or its processing failed) is not yet imported: it takes this record's
+    values and is handed out again, so the article is stored once and processed once."""
     s = tx.session
-    if s.scalar(select(ArticleRow.id).where(ArticleRow.canonical_url == canonical_url)):
+    row = s.scalar(select(ArticleRow).where(ArticleRow.canonical_url == canonical_url))
+    if row is not None and row.state != "importing":
         return None
-    row = ArticleRow(
-        source_name=source,
-        url=url,
-        canonical_url=canonical_url,
-        title=title,
-        feed_content=html,
-        feed_published_at=published_at,
-        discovered_at=now,
-        state="importing",
-    )
-    s.add(row)
+    resumed = row is not None
+    if row is None:
+        row = ArticleRow(canonical_url=canonical_url, discovered_at=now, state="importing")
+        s.add(row)
+    row.source_name, row.url, row.title = source, url, title
+    row.feed_content, row.feed_published_at = html, published_at
     s.flush()
-    return row.id
+    return ImportSlot(row.id, resumed)
+
+
+def unfinished_imports(tx: Tx, ids: Sequence[int]) -> dict[int, str]:
+    """Of these imported articles, those still "importing" (their processing failed), each
+    with the error recorded on it."""
+    rows = tx.session.execute(
+        select(ArticleRow.id, ArticleRow.last_error).where(
+            ArticleRow.id.in_(list(ids)), ArticleRow.state == "importing"
+        )
+    )
+    return {aid: error or "not processed" for aid, error in rows}
 
 
 # --- export and candidates -----------------------------------------------------------------

@@ -7,7 +7,8 @@ from collections.abc import Callable, Collection, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import Update, func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 
 from monitor.models import AlertBatch, DigestPeriod, LedgerState, WaitingMatch
 from monitor.storage.engine import Tx
@@ -31,14 +32,33 @@ def _ledger_values(state: LedgerState) -> dict[str, Any]:
 
 def sync_watchlists(tx: Tx, queries: Mapping[str, str], now: datetime) -> None:
     """Record each watchlist (name -> query) not seen before as first seen `now`; keep the
-    stored query of the known ones current."""
+    stored query of the known ones current. Two processes doing it at once both succeed."""
     s = tx.session
     known = {r.name: r for r in s.scalars(select(WatchlistRow))}
     for name, query in queries.items():
         if name in known:
-            known[name].query = query
-        else:
-            s.add(WatchlistRow(name=name, first_seen_at=now, query=query))
+            if known[name].query != query:
+                known[name].query = query
+            continue
+        values = {"name": name, "first_seen_at": now, "query": query}
+        dialect = postgresql if s.get_bind().dialect.name == "postgresql" else sqlite
+        s.execute(
+            dialect.insert(WatchlistRow)
+            .values(**values)
+            .on_conflict_do_nothing(index_elements=[WatchlistRow.name])
+        )
+
+
+def lock_watchlist(tx: Tx, watchlist: str) -> None:
+    """Hold the watchlist's row until the transaction ends, so deciding what is due and
+    recording it (a digest period, an alert batch) is one step across processes. PostgreSQL
+    locks the row (FOR NO KEY UPDATE: foreign-key checks still pass); SQLite's write
+    transactions (BEGIN IMMEDIATE) run one at a time already."""
+    tx.session.execute(
+        select(WatchlistRow.name)
+        .where(WatchlistRow.name == watchlist)
+        .with_for_update(key_share=True)
+    )
 
 
 def next_period_start(tx: Tx, watchlist: str) -> datetime | None:
@@ -93,9 +113,9 @@ def open_digest(
     end: datetime,
     message_id: str,
     state: LedgerState,
-) -> int:
-    """The id of the watchlist's digest for the period starting at `start`; recorded with
-    `state` (ending at `end`) when there is none yet."""
+) -> tuple[int, bool]:
+    """The id of the watchlist's digest for the period starting at `start`, and whether it
+    was recorded just now (with `state`, ending at `end`) because there was none yet."""
     s = tx.session
     found: int | None = s.scalar(
         select(DigestRow.id).where(
@@ -103,7 +123,7 @@ def open_digest(
         )
     )
     if found is not None:
-        return found
+        return found, False
     row = DigestRow(
         watchlist=watchlist,
         period_start=start,
@@ -115,7 +135,17 @@ def open_digest(
     )
     s.add(row)
     s.flush()
-    return row.id
+    return row.id, True
+
+
+def _count(tx: Tx, statement: Update) -> int:
+    """Run an UPDATE; the rows it changed."""
+    result = tx.session.execute(statement.execution_options(synchronize_session=False))
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+def _changed(tx: Tx, statement: Update) -> bool:
+    return _count(tx, statement) == 1
 
 
 def digest(tx: Tx, digest_id: int) -> DigestPeriod:
@@ -151,17 +181,44 @@ def save_digest(
     digest_id: int,
     state: LedgerState,
     *,
+    seen: LedgerState | None = None,
     article_count: int | None = None,
     outputs: Sequence[str] | None = None,
-) -> None:
+) -> bool:
     """Store a digest's new ledger state, with the items it carries and the outputs it
-    wrote when given."""
+    wrote when given. With `seen` (its state as read), only if no one changed its state or
+    attempts since: False when another process claimed it first, or took it over."""
     values = _ledger_values(state)
     if article_count is not None:
         values["article_count"] = article_count
     if outputs is not None:
         values["outputs"] = list(outputs)
-    tx.session.execute(update(DigestRow).where(DigestRow.id == digest_id).values(**values))
+    statement = update(DigestRow).where(DigestRow.id == digest_id)
+    if seen is not None:
+        statement = statement.where(
+            DigestRow.state == seen.state, DigestRow.attempts == seen.attempts
+        )
+    return _changed(tx, statement.values(**values))
+
+
+def digest_outputs(tx: Tx, digest_id: int) -> list[str]:
+    """What a digest's tries delivered so far (report files, `email: ADDRESS` …)."""
+    outputs = tx.session.scalar(select(DigestRow.outputs).where(DigestRow.id == digest_id))
+    return [str(o) for o in outputs or []]
+
+
+def release_claims(tx: Tx, in_flight: Collection[str]) -> int:
+    """Make every digest and alert batch left in one of the `in_flight` states due at once
+    (the writer lock's new holder calls this: whoever claimed them has ended); how many."""
+    released = 0
+    for table in (DigestRow, AlertRow):
+        released += _count(
+            tx,
+            update(table)
+            .where(table.state.in_(list(in_flight)), table.next_attempt_at.is_not(None))
+            .values(next_attempt_at=None),
+        )
+    return released
 
 
 # --- alerts ---------------------------------------------------------------------------------
@@ -242,8 +299,14 @@ def alert_batches(tx: Tx, watchlist: str, states: Collection[str]) -> list[Alert
     return [_alert_from(r) for r in tx.session.scalars(q)]
 
 
-def save_alert(tx: Tx, alert_id: int, state: LedgerState) -> None:
-    """Store an alert batch's new ledger state."""
-    tx.session.execute(
-        update(AlertRow).where(AlertRow.id == alert_id).values(**_ledger_values(state))
-    )
+def save_alert(
+    tx: Tx, alert_id: int, state: LedgerState, *, seen: LedgerState | None = None
+) -> bool:
+    """Store an alert batch's new ledger state; with `seen` (its state as read), only if no
+    one changed its state or attempts since (see `save_digest`)."""
+    statement = update(AlertRow).where(AlertRow.id == alert_id)
+    if seen is not None:
+        statement = statement.where(
+            AlertRow.state == seen.state, AlertRow.attempts == seen.attempts
+        )
+    return _changed(tx, statement.values(**_ledger_values(state)))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from monitor.models import RunRecord
 from monitor.storage.engine import Tx
@@ -23,6 +23,18 @@ def start(tx: Tx, kind: str, at: datetime) -> int:
 def finish(tx: Tx, run: int, at: datetime, status: str, summary: dict[str, Any]) -> None:
     row = tx.session.get_one(RunRow, run)
     row.finished_at, row.status, row.summary = at, status, summary
+
+
+def close_interrupted(tx: Tx, at: datetime) -> int:
+    """Close every run still `running` as `interrupted` at `at` (the writer lock's new holder
+    calls this: whoever started them has ended); how many."""
+    result = tx.session.execute(
+        update(RunRow)
+        .where(RunRow.status == "running")
+        .values(status="interrupted", finished_at=at)
+        .execution_options(synchronize_session=False)
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
 
 
 def recent(tx: Tx, limit: int) -> list[RunRecord]:
