@@ -94,3 +94,11 @@ class ProcessReport:
     matched: int = 0
     failed: dict[str, str] = field(default_factory=dict)
     retrying: int = 0
+
+    def add(self, part: ProcessReport) -> None:
+        """Count in what `part` (a batch stored apart) did."""
+        self.processed += part.processed
+        self.duplicates += part.duplicates
+        self.matched += part.matched
+        self.retrying += part.retrying
+        self.failed |= part.failed

@@ -257,16 +257,8 @@ def record_batch(
         for o in outcomes:
             clustered |= record_batch(ctx, [o], report)
         return clustered
-    _merge(report, mine)
+    report.add(mine)
     return clustered
-
-
-def _merge(report: ProcessReport, part: ProcessReport) -> None:
-    report.processed += part.processed
-    report.duplicates += part.duplicates
-    report.matched += part.matched
-    report.retrying += part.retrying
-    report.failed |= part.failed
 
 
 def _record_poisoned(ctx: Context, o: Outcome, exc: Exception, report: ProcessReport) -> None:

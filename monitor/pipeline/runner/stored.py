@@ -125,21 +125,18 @@ class ImportReport(ProcessReport):
 
 def link_problem(url: str) -> str | None:
     """Why `url` cannot be an imported article's key (None when it can): every stage reads
-    it as a web address, and its canonical form is what the database holds."""
+    it as a web address."""
     problem = bounds.url_problem(url)
     if problem is not None:
         return problem
     try:
         parts = urlsplit(url)
         _ = parts.port  # raises ValueError on a malformed port
-        if parts.scheme.lower() not in _WEB_SCHEMES or not parts.hostname:
-            return "not an http(s) link with a host"
-        canonical = dedup.canonical_url(url)
-        urlsplit(canonical)
     except ValueError as exc:
         return f"a link that cannot be read ({exc})"
-    problem = bounds.url_problem(canonical)
-    return None if problem is None else f"its canonical form is a {problem}"
+    if parts.scheme.lower() not in _WEB_SCHEMES or not parts.hostname:
+        return "not an http(s) link with a host"
+    return None
 
 
 def publication_time(when: datetime) -> datetime:
@@ -223,7 +220,8 @@ def _admit(
     except ValueError as exc:
         report.refused[_label(rec)] = str(exc)
         return None
-    canonical = dedup.canonical_url(rec.url)
+    # As the poll keys entries: the link itself when its canonical form is too long to store.
+    canonical = dedup.storable_canonical_url(rec.url) or rec.url  # the link fits (storable)
     if canonical in seen:
         report.known += 1
         return None
@@ -321,10 +319,8 @@ def _process(
     part = ProcessReport()  # counted into `report` once committed
     clustered = record_batch(ctx, outcomes, part)
     labels = {rec.url: _label(rec) for _, rec in slots}
-    report.processed += part.processed
-    report.duplicates += part.duplicates
-    report.matched += part.matched
-    report.failed |= {labels.get(url, url): why for url, why in part.failed.items()}
+    part.failed = {labels.get(url, url): why for url, why in part.failed.items()}
+    report.add(part)
     if part.retrying:
         with ctx.db.transaction() as tx:
             left = articles.unfinished_imports(tx, [article for article, _ in slots])
